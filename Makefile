@@ -1,0 +1,57 @@
+# splitrx — one Makefile for everything a user runs. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-splitrx
+# Parallel pytest workers (the machine has 2 cores).
+JOBS ?= 2
+# Extra pytest arguments, e.g. make test ARGS='-k pcie'.
+ARGS ?=
+
+.PHONY: help sim test test-long lint waves bench regs clean clean-venv toolchain
+
+help:
+	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
+	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests (CI runs this)"
+	@echo "make test-long  also the long scenarios marked 'slow'"
+	@echo "make lint       verilator --lint-only -Wall per module, ruff, mypy"
+	@echo "make regs       regenerate register block, Python offsets, SV record package, docs"
+	@echo "make waves      open the last FST in GTKWave with the saved layout"
+	@echo "make clean      remove build/ (simulator builds and runs)"
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "splitrx: $(PYTHON) not found; install Python 3.11+"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	@touch $@
+
+toolchain: $(STAMP)
+	@$(PY) -m tb.build
+
+sim: toolchain
+	$(PY) -m tb.sim $(SIM_ARGS)
+
+test: toolchain
+	$(PY) -m pytest -n $(JOBS) -m "not slow" $(ARGS)
+
+test-long: toolchain
+	$(PY) -m pytest -n $(JOBS) $(ARGS)
+
+lint: toolchain
+	$(PY) -m tools.lint
+
+regs: $(STAMP)
+	$(PY) -m tools.gen
+
+waves: $(STAMP)
+	$(PY) -m tb.waves
+
+bench: toolchain
+	$(PY) -m tb.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf build
+
+clean-venv:
+	rm -rf $(VENV)
