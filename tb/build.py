@@ -33,6 +33,35 @@ MIN_VERILATOR = (5, 36)
 COMMON_ARGS = ("-Wall", "-j", "2")
 
 
+# Packages every RTL build compiles first (order matters: packages before users).
+RTL_PACKAGES = (
+    RTL / "generated" / "splitrx_records_pkg.sv",
+    RTL / "generated" / "splitrx_csr_pkg.sv",
+    RTL / "splitrx_pcie_pkg.sv",
+)
+
+# Modules under each top, leaves first.
+TOPS: dict[str, tuple[str, ...]] = {
+    "splitrx_top": (
+        "generated/splitrx_csr",
+        "pcie_us_cq_cc",
+        "pcie_us_rq",
+        "dma_test",
+        "splitrx_top",
+    ),
+}
+
+
+def rtl_sources(*modules: str) -> list[Path]:
+    """The shared packages plus rtl/<module>.sv for each module name."""
+    return [*RTL_PACKAGES, *(RTL / f"{m}.sv" for m in modules)]
+
+
+def top_sources(top: str) -> list[Path]:
+    """Every source file of one of the TOPS."""
+    return rtl_sources(*TOPS[top])
+
+
 class ToolchainError(RuntimeError):
     """The simulator toolchain is missing or the wrong version; the message is one line."""
 
@@ -188,6 +217,7 @@ def run(
     results = runner.test(
         test_module=test_module,
         hdl_toplevel=b.top,
+        hdl_toplevel_lang="verilog",
         build_dir=b.build_dir,
         test_dir=tdir,
         testcase=testcase,

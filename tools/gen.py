@@ -57,7 +57,9 @@ def _regblock() -> dict[Path, str]:
         for f in sorted(Path(tmp).iterdir()):
             text = f.read_text()
             # peakrdl stamps nothing time-dependent, but prefix our own provenance line.
-            out[GEN_RTL / f.name] = HEADER_SV.format(src="regs/splitrx.rdl") + text
+            out[GEN_RTL / f.name] = (
+                HEADER_SV.format(src="regs/splitrx.rdl") + "`timescale 1ns / 1ps\n" + text
+            )
     return out
 
 
