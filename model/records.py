@@ -152,7 +152,9 @@ class Record:
     def unpack(cls, data: bytes | bytearray | memoryview) -> Self:
         if len(data) != cls.STRUCT.size:
             raise ValueError(f"{cls.__name__} is {cls.STRUCT.size} bytes, got {len(data)}")
-        values = dict(zip((n for n, _, _ in cls.LAYOUT), cls.STRUCT.unpack(bytes(data)), strict=True))
+        values = dict(
+            zip((n for n, _, _ in cls.LAYOUT), cls.STRUCT.unpack(bytes(data)), strict=True)
+        )
         return cls(**values)
 
     def check_ranges(self) -> None:

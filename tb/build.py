@@ -203,6 +203,7 @@ def run(
     seed: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     test_dir: Path | None = None,
+    log_file: Path | None = None,
 ) -> Path:
     """Run cocotb ``test_module`` against build ``b``; fail unless at least one test ran
     and none failed. Returns the results file."""
@@ -225,6 +226,7 @@ def run(
         extra_env=env,
         waves=b.waves,
         results_xml=str(tdir / "results.xml"),
+        log_file=log_file,
     )
     num_tests, num_failed = get_results(results)
     if num_tests == 0:

@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
-from cocotb.triggers import SimTimeoutError
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
 
 T = TypeVar("T")
@@ -44,5 +43,7 @@ async def deadline(aw: Awaitable[T], timeout_ns: float, what: str) -> T:
 def seeded_rng(name: str) -> random.Random:
     """A per-test RNG; the seed comes from SPLITRX_SEED or cocotb's seed and is logged."""
     seed = int(os.environ.get("SPLITRX_SEED", getattr(cocotb, "RANDOM_SEED", 1)))
-    logging.getLogger("cocotb.tb").info("%s: seed %d (rerun with SPLITRX_SEED=%d)", name, seed, seed)
+    logging.getLogger("cocotb.tb").info(
+        "%s: seed %d (rerun with SPLITRX_SEED=%d)", name, seed, seed
+    )
     return random.Random(seed)

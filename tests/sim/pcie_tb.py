@@ -167,8 +167,8 @@ async def dma_write_lands_byte_exact(dut: object) -> None:
     if got != bytes(expect):
         first = next(i for i in range(size) if got[i] != expect[i])
         raise AssertionError(
-            f"host memory differs first at +0x{first:x}: got {got[first:first+16].hex()} "
-            f"expected {bytes(expect[first:first+16]).hex()}"
+            f"host memory differs first at +0x{first:x}: got {got[first : first + 16].hex()} "
+            f"expected {bytes(expect[first : first + 16]).hex()}"
         )
     assert h.dma.faults == []
 

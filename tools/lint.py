@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+"""`make lint`: verilator --lint-only -Wall on every RTL module as its own top (waivers only
+in rtl/lint.vlt), generated files current, ruff on the Python, mypy on model/ and sw/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tb.build import RTL, RTL_PACKAGES, ToolchainError, ensure_toolchain
+from tools.gen import stale
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rtl_modules() -> list[Path]:
+    pkgs = {p.resolve() for p in RTL_PACKAGES}
+    files = sorted(RTL.glob("*.sv")) + sorted((RTL / "generated").glob("*.sv"))
+    return [f for f in files if f.resolve() not in pkgs and not f.name.endswith("_pkg.sv")]
+
+
+def lint_rtl() -> list[str]:
+    failures = []
+    modules = rtl_modules()
+    for mod in modules:
+        top = mod.stem
+        cmd = [
+            "verilator", "--lint-only", "-Wall", str(RTL / "lint.vlt"),
+            *map(str, RTL_PACKAGES), *map(str, modules), "--top-module", top,
+        ]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            failures.append(top)
+            print(f"verilator lint: {top}\n{res.stderr}", file=sys.stderr)
+        else:
+            print(f"verilator lint: {top} clean")
+    return failures
+
+
+def main() -> int:
+    try:
+        print(ensure_toolchain())
+    except ToolchainError as exc:
+        print(f"splitrx: toolchain: {exc}", file=sys.stderr)
+        return 1
+    failures = lint_rtl()
+    bad = stale()
+    for p in bad:
+        print(f"stale generated file: {p.relative_to(REPO)} (run 'make regs')", file=sys.stderr)
+    py = [sys.executable, "-m"]
+    for name, cmd in (
+        ("ruff check", [*py, "ruff", "check", "."]),
+        ("ruff format", [*py, "ruff", "format", "--check", "."]),
+        ("mypy", [*py, "mypy"]),
+    ):
+        if subprocess.run(cmd, cwd=REPO).returncode != 0:
+            failures.append(name)
+    if failures or bad:
+        print(f"lint failed: {', '.join(failures + ['generated'] * bool(bad))}", file=sys.stderr)
+        return 1
+    print("lint clean")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
