@@ -27,7 +27,7 @@ class Field(NamedTuple):
 
 
 class Reg(NamedTuple):
-    offset: int
+    offset: int  # from BAR0, or from the start of its regfile
     fields: dict[str, Field]
 
     @property
@@ -35,10 +35,23 @@ class Reg(NamedTuple):
         return sum(f.reset << f.lsb for f in self.fields.values())
 
 
+class RegFile(NamedTuple):
+    offset: int
+    stride: int
+    entries: int  # array elements
+    regs: dict[str, Reg]
+
+    def addr(self, index: int, reg: str) -> int:
+        if not 0 <= index < self.entries:
+            raise IndexError(f"element {index} of {self.entries}")
+        return self.offset + index * self.stride + self.regs[reg].offset
+
+
 BAR0_SIZE = 0x10000
+MSIX_BIR = 0  # the MSI-X table and PBA live in BAR0
 ID = Reg(0x0000, {"id": Field(0, 32, 0x53505258)})
 VERSION = Reg(0x0004, {"patch": Field(0, 8, 0x0), "minor": Field(8, 8, 0x1), "major": Field(16, 8, 0x0)})
-CAP_QUEUES = Reg(0x0008, {"rx_queues": Field(0, 8, 0x8), "msix_vectors": Field(8, 8, 0x10), "desc_cache": Field(16, 8, 0x10)})
+CAP_QUEUES = Reg(0x0008, {"rx_queues": Field(0, 8, 0x1), "msix_vectors": Field(8, 8, 0x10), "desc_cache": Field(16, 8, 0x10)})
 CAP_TABLES = Reg(0x000c, {"mac_entries": Field(0, 8, 0x10), "rss_entries": Field(8, 8, 0x80), "rss_key_bytes": Field(16, 8, 0x28)})
 CAP_DATAPATH = Reg(0x0010, {"pcie_bytes": Field(0, 8, 0x20), "mac_bytes": Field(8, 8, 0x8), "desc_bytes": Field(16, 8, 0x20), "cpl_bytes": Field(24, 8, 0x20)})
 SCRATCH = Reg(0x0014, {"value": Field(0, 32, 0x0)})
@@ -53,11 +66,14 @@ DMA_TEST_DATA_OFFSET = 0x0060
 DMA_TEST_DATA_STRIDE = 4
 DMA_TEST_DATA_COUNT = 8
 DMA_TEST_DATA = Reg(0x0060, {"data": Field(0, 32, 0x0)})
+DROP = RegFile(0x0100, 0x8, 11, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+RX_FRAMES = RegFile(0x0180, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+RX_BYTES = RegFile(0x0188, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+RXQ = RegFile(0x1000, 0x40, 1, {"CTRL": Reg(0x00, {"enable": Field(0, 1, 0x0), "reset": Field(1, 1, 0x0)}), "STATUS": Reg(0x04, {"error": Field(0, 1, 0x0), "error_code": Field(8, 8, 0x0)}), "DESC_BASE_LO": Reg(0x08, {"addr": Field(0, 32, 0x0)}), "DESC_BASE_HI": Reg(0x0c, {"addr": Field(0, 32, 0x0)}), "DESC_SIZE": Reg(0x10, {"log2": Field(0, 5, 0x0)}), "DESC_TAIL": Reg(0x14, {"index": Field(0, 16, 0x0)}), "DESC_HEAD": Reg(0x18, {"index": Field(0, 16, 0x0)}), "DATA_OFFSET": Reg(0x1c, {"bytes": Field(0, 12, 0x0)}), "CPL_BASE_LO": Reg(0x20, {"addr": Field(0, 32, 0x0)}), "CPL_BASE_HI": Reg(0x24, {"addr": Field(0, 32, 0x0)}), "CPL_SIZE": Reg(0x28, {"log2": Field(0, 5, 0x0)}), "CPL_HEAD": Reg(0x2c, {"index": Field(0, 16, 0x0)}), "CPL_TAIL": Reg(0x30, {"index": Field(0, 16, 0x0)})})
 MSIX_TABLE_OFFSET = 0x8000
 MSIX_TABLE_BYTES = 256
 MSIX_PBA_OFFSET = 0x9000
 MSIX_PBA_BYTES = 8
-MSIX_BIR = 0
 
 REGISTERS: dict[str, Reg] = {
     "ID": ID,
@@ -74,4 +90,10 @@ REGISTERS: dict[str, Reg] = {
     "DMA_TEST_CTRL": DMA_TEST_CTRL,
     "DMA_TEST_STATUS": DMA_TEST_STATUS,
     "DMA_TEST_DATA": DMA_TEST_DATA,
+}
+REGFILES: dict[str, RegFile] = {
+    "DROP": DROP,
+    "RX_FRAMES": RX_FRAMES,
+    "RX_BYTES": RX_BYTES,
+    "RXQ": RXQ,
 }

@@ -11,10 +11,10 @@
 // refilled from the memory; m_empty = no word presented. Capacity: 2**DEPTH_LOG2 words in the
 // memory plus one in the output register. Throughput: one word per cycle on each side.
 //
-// Reset assumption: s_rst and m_rst are synchronous to their own clocks and are asserted
-// together (overlapping) at start-up for at least 3 cycles of the slower clock, so both
-// pointers and both synchronizers are zero before either side leaves reset. Resetting one
-// side alone while the other runs is not supported (it would lose or replay words).
+// Reset assumption: s_rst and m_rst, each synchronous to its own clock, are asserted together
+// (overlapping) at start-up, so both pointers and both synchronizers are zero at once; either
+// side may then leave reset first. Resetting one side alone while the other runs is not
+// supported (it would lose or replay words): reset both, as at start-up.
 module async_fifo #(
     // Width of one word in bits.
     parameter int unsigned DATA_W        = 8,

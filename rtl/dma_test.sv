@@ -70,12 +70,6 @@ module dma_test #(
         hdr_d            = hdr_q;
         bad_req          = 1'b0;
 
-        m_axis_req_tdata  = '0;
-        m_axis_req_tkeep  = '0;
-        m_axis_req_tvalid = 1'b0;
-        m_axis_req_tlast  = 1'b0;
-        m_axis_req_tuser  = hdr_q;
-
         unique case (state_q)
             ST_IDLE: begin
                 if (start) begin
@@ -99,11 +93,6 @@ module dma_test #(
                 end
             end
             ST_BEAT0: begin
-                m_axis_req_tvalid = 1'b1;
-                m_axis_req_tdata  = payload_q[255:0];
-                m_axis_req_tkeep  = (hdr_q.dw_count >= 11'd8) ? 8'hff
-                                  : 8'((9'd1 << hdr_q.dw_count[3:0]) - 9'd1);
-                m_axis_req_tlast  = hdr_q.dw_count <= 11'd8;
                 if (m_axis_req_tready) begin
                     if (m_axis_req_tlast) begin
                         done_count_d = done_count_q + 16'd1;
@@ -114,16 +103,37 @@ module dma_test #(
                 end
             end
             ST_BEAT1: begin
-                m_axis_req_tvalid = 1'b1;
-                m_axis_req_tdata  = {224'd0, payload_q[287:256]};
-                m_axis_req_tkeep  = 8'h01;
-                m_axis_req_tlast  = 1'b1;
                 if (m_axis_req_tready) begin
                     done_count_d = done_count_q + 16'd1;
                     state_d      = ST_IDLE;
                 end
             end
             default: state_d = ST_IDLE;
+        endcase
+    end
+
+    // Outputs from registered state only (never from tready): no loop through the arbiter.
+    always_comb begin
+        m_axis_req_tdata  = '0;
+        m_axis_req_tkeep  = '0;
+        m_axis_req_tvalid = 1'b0;
+        m_axis_req_tlast  = 1'b0;
+        m_axis_req_tuser  = hdr_q;
+        unique case (state_q)
+            ST_BEAT0: begin
+                m_axis_req_tvalid = 1'b1;
+                m_axis_req_tdata  = payload_q[255:0];
+                m_axis_req_tkeep  = (hdr_q.dw_count >= 11'd8) ? 8'hff
+                                  : 8'((9'd1 << hdr_q.dw_count[3:0]) - 9'd1);
+                m_axis_req_tlast  = hdr_q.dw_count <= 11'd8;
+            end
+            ST_BEAT1: begin
+                m_axis_req_tvalid = 1'b1;
+                m_axis_req_tdata  = {224'd0, payload_q[287:256]};
+                m_axis_req_tkeep  = 8'h01;
+                m_axis_req_tlast  = 1'b1;
+            end
+            default: ;
         endcase
     end
 

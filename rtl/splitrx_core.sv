@@ -3,15 +3,12 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// splitrx core top: Xilinx UltraScale+ PCIe user interface (RQ/RC/CQ/CC, 256-bit at 250 MHz)
-// around the register block and the DMA engine.
+// splitrx core, all in the PCIe user clock domain: frames from the clock-crossing FIFO
+// through the packet FIFO and the RX DMA engine to the Xilinx UltraScale+ PCIe user
+// interface (RQ/RC/CQ/CC, 256-bit at 250 MHz), with the register block and counters.
 //
-// Port names follow the hard IP with the core as the other end (m_axis_rq_*, s_axis_rc_*,
-// s_axis_cq_*, m_axis_cc_*), so cocotbext AxiStreamBus.from_prefix finds them.
-// The hard IP's s_axis_rq_tready and s_axis_cc_tready are 4 identical bits; this core takes
-// one (bit 0 on a board). That is also what cocotbext-pcie needs under cocotb 2.x, whose
-// RisingEdge refuses multi-bit signals (../shared/TOOLCHAIN.md).
-module splitrx_top #(
+// PCIe port naming and the one-bit tready: see splitrx_top.
+module splitrx_core #(
     // PCIe user interface width in bits
     parameter int AXIS_PCIE_W = 256,
     // RQ / RC / CQ / CC tuser widths for UltraScale+ at 256 bits
@@ -20,10 +17,22 @@ module splitrx_top #(
     parameter int CQ_USER_W = 88,
     parameter int CC_USER_W = 33,
     // log2 of the BAR0 aperture in bytes (model/regmap.py BAR0_SIZE)
-    parameter int BAR0_ADDR_W = 16
+    parameter int BAR0_ADDR_W = 16,
+    // Packet FIFO size in bytes
+    parameter int RX_FIFO_BYTES = 32768,
+    // Largest frame accepted, FCS included (jumbo + two VLAN tags)
+    parameter int MAX_FRAME_BYTES = 9026
 ) (
     input  wire                      clk,
     input  wire                      rst,
+
+    // Frames from the MAC (via the clock crossing); tuser on tlast: {drop reason, bad}
+    input  wire [63:0]               s_axis_rx_tdata,
+    input  wire [7:0]                s_axis_rx_tkeep,
+    input  wire                      s_axis_rx_tvalid,
+    output wire                      s_axis_rx_tready,
+    input  wire                      s_axis_rx_tlast,
+    input  wire [4:0]                s_axis_rx_tuser,
 
     // Requester request
     output wire [AXIS_PCIE_W-1:0]    m_axis_rq_tdata,
@@ -141,10 +150,10 @@ module splitrx_top #(
         assign dma_test_data[32*i +: 32] = hwif_out.DMA_TEST_DATA[i].data.value;
     end
 
-    logic [AXIS_PCIE_W-1:0]    req_tdata;
-    logic [AXIS_PCIE_W/32-1:0] req_tkeep;
-    logic                      req_tvalid, req_tready, req_tlast;
-    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] req_tuser;
+    logic [AXIS_PCIE_W-1:0]    test_req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] test_req_tkeep;
+    logic                      test_req_tvalid, test_req_tready, test_req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] test_req_tuser;
 
     dma_test #(
         .AXIS_W(AXIS_PCIE_W)
@@ -157,13 +166,146 @@ module splitrx_top #(
         .busy(dma_test_busy),
         .done_count(dma_test_done_count),
         .bad_req(dma_test_bad_req),
-        .m_axis_req_tdata(req_tdata),
-        .m_axis_req_tkeep(req_tkeep),
-        .m_axis_req_tvalid(req_tvalid),
-        .m_axis_req_tready(req_tready),
-        .m_axis_req_tlast(req_tlast),
-        .m_axis_req_tuser(req_tuser)
+        .m_axis_req_tdata(test_req_tdata),
+        .m_axis_req_tkeep(test_req_tkeep),
+        .m_axis_req_tvalid(test_req_tvalid),
+        .m_axis_req_tready(test_req_tready),
+        .m_axis_req_tlast(test_req_tlast),
+        .m_axis_req_tuser(test_req_tuser)
     );
+
+    // ---------------------------------------------------------------- packet FIFO
+    localparam int NUM_REASONS = splitrx_records_pkg::DROP_REASON_COUNT;
+
+    logic [63:0] frame_tdata;
+    logic [7:0]  frame_tkeep;
+    logic        frame_tvalid, frame_tready, frame_tlast;
+    logic [15:0] frame_tuser;
+    logic [NUM_REASONS*64-1:0] fifo_drop_count;
+    logic [63:0] fifo_frames_good;
+    logic [$clog2(RX_FIFO_BYTES):0] fifo_level;
+
+    rx_fifo #(
+        .DEPTH_BYTES(RX_FIFO_BYTES),
+        .MAX_FRAME_BYTES(MAX_FRAME_BYTES)
+    ) rx_fifo_inst (
+        .clk, .rst,
+        .s_axis_tdata(s_axis_rx_tdata),
+        .s_axis_tkeep(s_axis_rx_tkeep),
+        .s_axis_tvalid(s_axis_rx_tvalid),
+        .s_axis_tready(s_axis_rx_tready),
+        .s_axis_tlast(s_axis_rx_tlast),
+        .s_axis_tuser(s_axis_rx_tuser),
+        .m_axis_tdata(frame_tdata),
+        .m_axis_tkeep(frame_tkeep),
+        .m_axis_tvalid(frame_tvalid),
+        .m_axis_tready(frame_tready),
+        .m_axis_tlast(frame_tlast),
+        .m_axis_tuser(frame_tuser),
+        .drop_count(fifo_drop_count),
+        .frames_in_good(fifo_frames_good),
+        .level_bytes(fifo_level)
+    );
+
+    // ---------------------------------------------------------------- RX DMA (queue 0)
+    logic [AXIS_PCIE_W-1:0]    dma_req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep;
+    logic                      dma_req_tvalid, dma_req_tready, dma_req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] dma_req_tuser;
+
+    logic [AXIS_PCIE_W-1:0]    cpl_tdata;
+    logic [AXIS_PCIE_W/32-1:0] cpl_tkeep;
+    logic                      cpl_tvalid, cpl_tready, cpl_tlast;
+    logic [splitrx_pcie_pkg::CPL_HDR_W-1:0] cpl_tuser;
+
+    logic [15:0] q_desc_head, q_cpl_tail;
+    logic        q_error;
+    logic [7:0]  q_error_code;
+    logic        ev_delivered, ev_drop;
+    logic [15:0] ev_delivered_bytes;
+    logic [3:0]  ev_drop_reason;
+
+    rx_dma #(
+        .AXIS_W(AXIS_PCIE_W)
+    ) rx_dma_inst (
+        .clk, .rst,
+        .s_axis_frame_tdata(frame_tdata),
+        .s_axis_frame_tkeep(frame_tkeep),
+        .s_axis_frame_tvalid(frame_tvalid),
+        .s_axis_frame_tready(frame_tready),
+        .s_axis_frame_tlast(frame_tlast),
+        .s_axis_frame_tuser(frame_tuser),
+        .m_axis_req_tdata(dma_req_tdata),
+        .m_axis_req_tkeep(dma_req_tkeep),
+        .m_axis_req_tvalid(dma_req_tvalid),
+        .m_axis_req_tready(dma_req_tready),
+        .m_axis_req_tlast(dma_req_tlast),
+        .m_axis_req_tuser(dma_req_tuser),
+        .s_axis_cpl_tdata(cpl_tdata),
+        .s_axis_cpl_tkeep(cpl_tkeep),
+        .s_axis_cpl_tvalid(cpl_tvalid),
+        .s_axis_cpl_tready(cpl_tready),
+        .s_axis_cpl_tlast(cpl_tlast),
+        .s_axis_cpl_tuser(cpl_tuser),
+        .q_enable(hwif_out.RXQ[0].CTRL.enable.value),
+        .q_desc_base({hwif_out.RXQ[0].DESC_BASE_HI.addr.value, hwif_out.RXQ[0].DESC_BASE_LO.addr.value}),
+        .q_desc_size_log2(hwif_out.RXQ[0].DESC_SIZE.log2.value),
+        .q_desc_tail(hwif_out.RXQ[0].DESC_TAIL.index.value),
+        .q_data_offset(hwif_out.RXQ[0].DATA_OFFSET.bytes.value),
+        .q_cpl_base({hwif_out.RXQ[0].CPL_BASE_HI.addr.value, hwif_out.RXQ[0].CPL_BASE_LO.addr.value}),
+        .q_cpl_size_log2(hwif_out.RXQ[0].CPL_SIZE.log2.value),
+        .q_cpl_head(hwif_out.RXQ[0].CPL_HEAD.index.value),
+        .q_reset(hwif_out.RXQ[0].CTRL.reset.value),
+        .cfg_max_payload,
+        .q_desc_head, .q_cpl_tail, .q_error, .q_error_code,
+        .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason
+    );
+
+    // ---------------------------------------------------------------- counters
+    // 64-bit totals; reading a counter's LO word latches its HI word.
+    logic [63:0] dma_drop_q [NUM_REASONS];
+    logic [63:0] drop_total [NUM_REASONS];
+    logic [31:0] drop_hi_q [NUM_REASONS];
+    logic [63:0] rx_frames_q, rx_bytes_q;
+    logic [31:0] rx_frames_hi_q, rx_bytes_hi_q;
+
+    always_ff @(posedge clk) begin
+        for (int r = 0; r < NUM_REASONS; r++) begin
+            if (ev_drop && ev_drop_reason == 4'(r)) begin
+                dma_drop_q[r] <= dma_drop_q[r] + 64'd1;
+            end
+            if (hwif_out.DROP[r].LO.value.swacc) begin
+                drop_hi_q[r] <= drop_total[r][63:32];
+            end
+        end
+        if (ev_delivered) begin
+            rx_frames_q <= rx_frames_q + 64'd1;
+            rx_bytes_q  <= rx_bytes_q + 64'(ev_delivered_bytes);
+        end
+        if (hwif_out.RX_FRAMES.LO.value.swacc) begin
+            rx_frames_hi_q <= rx_frames_q[63:32];
+        end
+        if (hwif_out.RX_BYTES.LO.value.swacc) begin
+            rx_bytes_hi_q <= rx_bytes_q[63:32];
+        end
+        if (rst) begin
+            for (int r = 0; r < NUM_REASONS; r++) begin
+                dma_drop_q[r] <= '0;
+                drop_hi_q[r]  <= '0;
+            end
+            rx_frames_q    <= '0;
+            rx_bytes_q     <= '0;
+            rx_frames_hi_q <= '0;
+            rx_bytes_hi_q  <= '0;
+        end
+    end
+
+    always_comb begin
+        for (int r = 0; r < NUM_REASONS; r++) begin
+            // each reason is counted by exactly one of the two blocks
+            drop_total[r] = fifo_drop_count[64*r +: 64] + dma_drop_q[r];
+        end
+    end
 
     always_comb begin
         hwif_in = '{default: '0};
@@ -173,7 +315,49 @@ module splitrx_top #(
         hwif_in.PCIE_CFG.max_read_req.next        = cfg_max_read_req;
         hwif_in.DMA_TEST_STATUS.busy.next         = dma_test_busy;
         hwif_in.DMA_TEST_STATUS.done_count.next   = dma_test_done_count;
+        for (int r = 0; r < NUM_REASONS; r++) begin
+            hwif_in.DROP[r].LO.value.next = drop_total[r][31:0];
+            hwif_in.DROP[r].HI.value.next = drop_hi_q[r];
+        end
+        hwif_in.RX_FRAMES.LO.value.next = rx_frames_q[31:0];
+        hwif_in.RX_FRAMES.HI.value.next = rx_frames_hi_q;
+        hwif_in.RX_BYTES.LO.value.next  = rx_bytes_q[31:0];
+        hwif_in.RX_BYTES.HI.value.next  = rx_bytes_hi_q;
+        hwif_in.RXQ[0].STATUS.error.next      = q_error;
+        hwif_in.RXQ[0].STATUS.error_code.next = q_error_code;
+        hwif_in.RXQ[0].DESC_HEAD.index.next   = q_desc_head;
+        hwif_in.RXQ[0].CPL_TAIL.index.next    = q_cpl_tail;
     end
+
+    // ---------------------------------------------------------------- request arbitration
+    logic [AXIS_PCIE_W-1:0]    req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] req_tkeep;
+    logic                      req_tvalid, req_tready, req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] req_tuser;
+
+    req_mux #(
+        .AXIS_W(AXIS_PCIE_W)
+    ) req_mux_inst (
+        .clk, .rst,
+        .s0_axis_tdata(dma_req_tdata),
+        .s0_axis_tkeep(dma_req_tkeep),
+        .s0_axis_tvalid(dma_req_tvalid),
+        .s0_axis_tready(dma_req_tready),
+        .s0_axis_tlast(dma_req_tlast),
+        .s0_axis_tuser(dma_req_tuser),
+        .s1_axis_tdata(test_req_tdata),
+        .s1_axis_tkeep(test_req_tkeep),
+        .s1_axis_tvalid(test_req_tvalid),
+        .s1_axis_tready(test_req_tready),
+        .s1_axis_tlast(test_req_tlast),
+        .s1_axis_tuser(test_req_tuser),
+        .m_axis_tdata(req_tdata),
+        .m_axis_tkeep(req_tkeep),
+        .m_axis_tvalid(req_tvalid),
+        .m_axis_tready(req_tready),
+        .m_axis_tlast(req_tlast),
+        .m_axis_tuser(req_tuser)
+    );
 
     // ---------------------------------------------------------------- requests to RQ
     pcie_us_rq #(
@@ -192,12 +376,23 @@ module splitrx_top #(
     );
 
     // ---------------------------------------------------------------- completions (RC)
-    // No read requests are issued yet: completions are accepted and discarded.
-    assign s_axis_rc_tready = 1'b1;
+    pcie_us_rc #(
+        .AXIS_W(AXIS_PCIE_W),
+        .RC_USER_W(RC_USER_W)
+    ) rc_inst (
+        .clk, .rst,
+        .s_axis_rc_tdata, .s_axis_rc_tkeep, .s_axis_rc_tvalid, .s_axis_rc_tready,
+        .s_axis_rc_tlast, .s_axis_rc_tuser,
+        .m_axis_cpl_tdata(cpl_tdata),
+        .m_axis_cpl_tkeep(cpl_tkeep),
+        .m_axis_cpl_tvalid(cpl_tvalid),
+        .m_axis_cpl_tready(cpl_tready),
+        .m_axis_cpl_tlast(cpl_tlast),
+        .m_axis_cpl_tuser(cpl_tuser)
+    );
 
     logic unused;
-    assign unused = ^{s_axis_rc_tdata, s_axis_rc_tkeep, s_axis_rc_tvalid, s_axis_rc_tlast,
-                      s_axis_rc_tuser, csr_stall_wr, csr_stall_rd};
+    assign unused = ^{csr_stall_wr, csr_stall_rd, fifo_frames_good, fifo_level};
 
 endmodule
 

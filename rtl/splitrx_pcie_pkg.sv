@@ -27,6 +27,21 @@ package splitrx_pcie_pkg;
 
     localparam int REQ_HDR_W = $bits(req_hdr_t);
 
+    // Header of one completion (of a read request); travels in tuser with every beat of the
+    // completion on the internal completion stream. Payload beats are dword-aligned:
+    // dword 0 of the payload is at bits [31:0] of the first beat.
+    typedef struct packed {
+        logic [7:0]  tag;
+        logic [2:0]  status;            // CPL_SC, CPL_UR, CPL_CA
+        logic [3:0]  error_code;        // UltraScale+ RC error code (0: none)
+        logic        request_completed; // last completion of its request
+        logic [12:0] byte_count;        // bytes still to come for the request, this one included
+        logic [11:0] lower_addr;        // address of the first byte of this completion
+        logic [10:0] dw_count;          // payload dwords in this completion
+    } cpl_hdr_t;
+
+    localparam int CPL_HDR_W = $bits(cpl_hdr_t);
+
     // UltraScale+ request types (PG213 table "Transaction Types").
     localparam logic [3:0] US_REQ_MEM_RD = 4'b0000;
     localparam logic [3:0] US_REQ_MEM_WR = 4'b0001;

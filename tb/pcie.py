@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """The host side of the PCIe link: cocotbext-pcie root complex + UltraScale+ hard-IP model
-wired to splitrx_top, with every device memory write recorded and checked.
+wired to a splitrx top, with host memory behind an IOMMU.
 
 The stock root complex drops a device write that matches no memory region with only a log
-line (../shared/TOOLCHAIN.md). Here the root complex's memory-write handling is replaced
-(``DmaWriteHook``): each write TLP is split into its byte-enabled runs, recorded, and
-written to a region if one covers it; anything else -- no region, a 4 KiB crossing -- is a
-recorded fault, so a test fails instead of losing the write.
+line, and answers reads inline, holding the whole root complex for the read's latency
+(../shared/TOOLCHAIN.md). Here both are replaced (``HostPort``): every device access goes
+through the IOMMU domain of the device into ``model.hostmem.HostMemory``; every write is
+recorded; a write or read the IOMMU refuses, or one that crosses a 4 KiB page, is a recorded
+fault (and a refused read gets an Unsupported Request completion), so a test fails instead
+of losing the access. Each read is answered from its own coroutine after ``read_latency_ns``.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.tlp import Tlp, TlpType
+from cocotbext.pcie.core.utils import PcieId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 
 from model import regmap
+from model.hostmem import HostMemory
+from model.iommu import Domain, Iommu, IommuFault, Perm
 
 PAGE = 0x1000
+RCB = 64  # read completion boundary, bytes
+MAC_CLK_NS = 6.4  # 156.25 MHz
 
 
 @dataclass(frozen=True)
@@ -40,64 +49,131 @@ class DmaFault:
     reason: str
 
 
+def byte_runs(tlp: Tlp) -> list[tuple[int, bytes]]:
+    """(address, bytes) of each contiguous byte-enabled run of a write TLP."""
+    data = tlp.get_data()
+    n = tlp.length
+    enables: list[bool] = []
+    for i in range(n):
+        if i == 0:
+            be = tlp.first_be
+        elif i == n - 1:
+            be = tlp.last_be
+        else:
+            be = 0xF
+        enables += [bool(be >> k & 1) for k in range(4)]
+    runs: list[tuple[int, bytes]] = []
+    start = None
+    for i, en in enumerate([*enables, False]):
+        if en and start is None:
+            start = i
+        elif not en and start is not None:
+            runs.append((tlp.address + start, bytes(data[start:i])))
+            start = None
+    return runs
+
+
 @dataclass
-class DmaWriteHook:
-    """Replaces the root complex's memory-write handler; records writes and faults."""
+class HostPort:
+    """Host memory as the device sees it: root-complex memory TLP handling through an IOMMU."""
 
     rc: RootComplex
+    mem: HostMemory
+    iommu: Iommu
+    read_latency_ns: float = 0.0
+    split_on_rcb: bool = False
     writes: list[DmaWrite] = field(default_factory=list)
     faults: list[DmaFault] = field(default_factory=list)
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("cocotb.tb.dma"))
+    reads: int = 0
+    domain: Domain | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("cocotb.tb.host"))
 
     def install(self) -> None:
-        self.rc.register_rx_tlp_handler(TlpType.MEM_WRITE, self.handle)
-        self.rc.register_rx_tlp_handler(TlpType.MEM_WRITE_64, self.handle)
+        for t in (TlpType.MEM_WRITE, TlpType.MEM_WRITE_64):
+            self.rc.register_rx_tlp_handler(t, self.handle_write)
+        for t in (TlpType.MEM_READ, TlpType.MEM_READ_64):
+            self.rc.register_rx_tlp_handler(t, self.handle_read)
 
-    @staticmethod
-    def byte_runs(tlp: Tlp) -> list[tuple[int, bytes]]:
-        """(address, bytes) of each contiguous byte-enabled run of a write TLP."""
-        data = tlp.get_data()
-        n = tlp.length
-        enables = []
-        for i in range(n):
-            if i == 0:
-                be = tlp.first_be
-            elif i == n - 1:
-                be = tlp.last_be
-            else:
-                be = 0xF
-            enables += [bool(be >> k & 1) for k in range(4)]
-        runs: list[tuple[int, bytes]] = []
-        start = None
-        for i, en in enumerate(enables + [False]):
-            if en and start is None:
-                start = i
-            elif not en and start is not None:
-                runs.append((tlp.address + start, bytes(data[start:i])))
-                start = None
-        return runs
+    def attach(self, rid: int) -> None:
+        self.domain = self.iommu.attach(rid)
 
-    async def handle(self, tlp: Tlp) -> None:
-        from cocotb.utils import get_sim_time
+    def alloc_dma(self, size: int, align: int = PAGE, perm: Perm = Perm.RW, name: str = "") -> int:
+        """Allocate host memory and map it for the device at IOVA == host address."""
+        assert self.domain is not None, "enumerate first"
+        base = self.mem.alloc(size, align, name)
+        first = base & ~(PAGE - 1)
+        last = (base + size + PAGE - 1) & ~(PAGE - 1)
+        for page in range(first, last, PAGE):
+            if self.domain.lookup(page) is None:
+                self.domain.map(page, page, PAGE, perm)
+        return base
 
+    def _fault(self, addr: int, length: int, reason: str) -> None:
+        self.faults.append(DmaFault(addr, length, reason))
+        self.log.error("DMA fault: %d B at 0x%x: %s", length, addr, reason)
+
+    async def handle_write(self, tlp: Tlp) -> None:
         now = get_sim_time("ns")
         if (tlp.address & (PAGE - 1)) + tlp.length * 4 > PAGE:
-            self.faults.append(DmaFault(tlp.address, tlp.length * 4, "crosses a 4 KiB boundary"))
-            self.log.error("DMA fault: write at 0x%x, %d DW crosses 4 KiB", tlp.address, tlp.length)
+            self._fault(tlp.address, tlp.length * 4, "write crosses a 4 KiB boundary")
             return
-        for addr, data in self.byte_runs(tlp):
+        assert self.domain is not None
+        for addr, data in byte_runs(tlp):
             self.writes.append(DmaWrite(addr, data, now))
-            if not self.rc.mem_address_space.find_regions(addr, len(data)):
-                self.faults.append(DmaFault(addr, len(data), "unmapped"))
-                self.log.error("DMA fault: write of %d B to unmapped 0x%x", len(data), addr)
+            try:
+                chunks = self.domain.translate(addr, len(data), write=True)
+            except IommuFault as exc:
+                self._fault(addr, len(data), f"IOMMU: {exc.fault.reason.name.lower()}")
                 continue
-            await self.rc.mem_address_space.write(addr, data)
+            pos = 0
+            for host, n in chunks:
+                self.mem.write(host, data[pos : pos + n])
+                pos += n
+
+    async def handle_read(self, tlp: Tlp) -> None:
+        # Answer from a coroutine of its own, so the root complex is not held for the latency.
+        cocotb.start_soon(self._serve_read(tlp))
+
+    async def _serve_read(self, tlp: Tlp) -> None:
+        self.reads += 1
+        if self.read_latency_ns:
+            await Timer(self.read_latency_ns, "ns")
+        length = tlp.length * 4
+        if (tlp.address & (PAGE - 1)) + length > PAGE:
+            self._fault(tlp.address, length, "read crosses a 4 KiB boundary")
+            await self.rc.send(Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0)))
+            return
+        assert self.domain is not None
+        try:
+            chunks = self.domain.translate(tlp.address, length, write=False)
+        except IommuFault as exc:
+            self._fault(tlp.address, length, f"IOMMU: {exc.fault.reason.name.lower()}")
+            await self.rc.send(Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0)))
+            return
+        data = b"".join(self.mem.read(host, n) for host, n in chunks)
+        # completions: largest allowed (MPS) or one per RCB, split only at RCB boundaries
+        addr = tlp.address + tlp.get_first_be_offset()
+        byte_count = tlp.get_be_byte_count()
+        mps = 128 << self.rc.max_payload_size
+        m = 0
+        while m < tlp.length:
+            cpl = Tlp.create_completion_data_for_tlp(tlp, PcieId(0, 0, 0))
+            limit = RCB if self.split_on_rcb else mps
+            dw = min(tlp.length - m, (limit - (addr & (limit - 1) & ~3)) >> 2)
+            cpl.byte_count = byte_count
+            cpl.lower_address = addr & 0x7F
+            cpl.set_data(data[m * 4 : (m + dw) * 4])
+            await self.rc.send(cpl)
+            sent = dw * 4 - (addr & 3)
+            byte_count -= sent
+            addr += sent
+            m += dw
 
 
 class PcieHarness:
-    """Root complex + UltraScale+ device model around a splitrx_top instance."""
+    """Root complex + UltraScale+ device model around splitrx_top or splitrx_core."""
 
-    def __init__(self, dut: Any) -> None:
+    def __init__(self, dut: Any, read_latency_ns: float = 0.0, max_payload: int = 128) -> None:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.rc = RootComplex()
@@ -107,6 +183,7 @@ class PcieHarness:
             pcie_link_width=8,
             user_clk_frequency=250e6,
             alignment="dword",
+            max_payload_size=max_payload,
             enable_client_tag=True,
             enable_extended_tag=True,
             pf0_msix_enable=True,
@@ -126,15 +203,28 @@ class PcieHarness:
         )
         self.dev.log.setLevel(logging.WARNING)
         self.rc.log.setLevel(logging.WARNING)
+        # the root complex programs each function's MPS to at most its own
+        self.rc.max_payload_size = (max_payload // 128).bit_length() - 1
         self.dev.functions[0].configure_bar(0, regmap.BAR0_SIZE)
         self.rc.make_port().connect(self.dev)
-        self.dma = DmaWriteHook(self.rc)
-        self.dma.install()
+        self.mem = HostMemory()
+        self.iommu = Iommu()
+        self.host = HostPort(self.rc, self.mem, self.iommu, read_latency_ns=read_latency_ns)
+        self.host.install()
         self.bar0: Any = None
+        if hasattr(dut, "mac_clk"):
+            from tb.common import start_clock
+
+            start_clock(dut.mac_clk, MAC_CLK_NS)
+            dut.mac_rst.value = 1
 
     async def enumerate(self) -> None:
-        """Wait out the model's user_reset, enumerate, enable bus mastering, map BAR0."""
+        """Wait out the model's user_reset, enumerate, enable bus mastering, map BAR0,
+        attach the device's IOMMU domain."""
         await FallingEdge(self.dut.rst)
+        if hasattr(self.dut, "mac_clk"):
+            await RisingEdge(self.dut.mac_clk)
+            self.dut.mac_rst.value = 0
         await Timer(100, "ns")
         # enumeration probes empty device numbers; the root complex warns about each
         self.rc.log.setLevel(logging.ERROR)
@@ -144,6 +234,7 @@ class PcieHarness:
         await fn.enable_device()
         await fn.set_master()
         self.bar0 = fn.bar_window[0]
+        self.host.attach(int(self.dev.functions[0].pcie_id))
         await RisingEdge(self.dut.clk)
 
     async def read_reg(self, offset: int) -> int:

@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             log_file=BUILD_ROOT / "last-sim" / "sim.log",
         )
     except (AssertionError, SystemExit) as exc:
-        print(f"splitrx sim: FAILED: {exc} (log: {BUILD_ROOT / 'last-sim' / 'sim.log'})", file=sys.stderr)
+        print(
+            f"splitrx sim: FAILED: {exc} (log: {BUILD_ROOT / 'last-sim' / 'sim.log'})",
+            file=sys.stderr,
+        )
         return 1
     r = json.loads(report_path.read_text())
     rate = r["user_clk_cycles"] / r["wall_s"] if r["wall_s"] else 0.0

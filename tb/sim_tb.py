@@ -27,14 +27,14 @@ async def default_scenario(dut: object) -> None:
     version = await h.read_reg(regmap.VERSION.offset)
     caps = await h.read_reg(regmap.CAP_QUEUES.offset)
     assert ident == regmap.ID.reset, f"ID 0x{ident:08x}"
-    region = h.rc.mem_pool.alloc_region(0x1000)
+    region = h.host.alloc_dma(0x1000)
     payload = bytes(range(1, 33))
     n = 0
     for i in range(int(os.environ.get("SPLITRX_FRAMES", "16"))):
         for k in range(8):
             word = int.from_bytes(payload[4 * k : 4 * k + 4], "little")
             await h.write_reg(regmap.DMA_TEST_DATA_OFFSET + 4 * k, word ^ i)
-        addr = region.get_absolute_address(32 * (i % 128))
+        addr = region + 32 * (i % 128)
         await h.write_reg(regmap.DMA_TEST_ADDR_LO.offset, addr & 0xFFFF_FFFF)
         await h.write_reg(regmap.DMA_TEST_ADDR_HI.offset, addr >> 32)
         await h.write_reg(regmap.DMA_TEST_LEN.offset, 32)
@@ -42,7 +42,7 @@ async def default_scenario(dut: object) -> None:
         n += 1
     await h.barrier()
     await Timer(100, "ns")
-    ok = not h.dma.faults and len(h.dma.writes) == n
+    ok = not h.host.faults and len(h.host.writes) == n
     sim_ns = get_sim_time("ns")
     report = {
         "scenario": "pcie-round-trip",
@@ -51,8 +51,8 @@ async def default_scenario(dut: object) -> None:
             str(regmap.VERSION.fields[f].get(version)) for f in ("major", "minor", "patch")
         ),
         "rx_queues": regmap.CAP_QUEUES.fields["rx_queues"].get(caps),
-        "dma_writes": len(h.dma.writes),
-        "dma_faults": len(h.dma.faults),
+        "dma_writes": len(h.host.writes),
+        "dma_faults": len(h.host.faults),
         "checks_passed": ok,
         "sim_ns": sim_ns,
         "user_clk_cycles": int(sim_ns / USER_CLK_NS),

@@ -15,7 +15,9 @@ import argparse
 import enum
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RDL = REPO / "regs" / "splitrx.rdl"
@@ -77,9 +79,52 @@ def bar0_size(bar0) -> int:  # type: ignore[no-untyped-def]
     return size
 
 
-def _regmap_py(bar0) -> str:  # type: ignore[no-untyped-def]
-    from systemrdl.node import MemNode, RegNode
+@dataclass
+class _Entry:
+    """One top-level item of BAR0: a register, a register array, a regfile or a memory."""
 
+    kind: str  # "reg", "regfile" or "mem"
+    name: str
+    offset: int
+    count: int  # array elements (1 when not an array)
+    stride: int
+    node: Any
+    regs: list[tuple[str, int, Any]]  # regfile members: (name, offset in the regfile, node)
+
+
+def _entries(bar0: Any) -> list[_Entry]:
+    from systemrdl.node import MemNode, RegfileNode, RegNode
+
+    out: list[_Entry] = []
+
+    def visit(parent: Any) -> None:
+        for node in parent.children(unroll=False):
+            name = node.inst_name.upper()
+            offset = node.raw_absolute_address
+            count = node.array_dimensions[0] if node.is_array else 1
+            stride = node.array_stride if node.is_array else node.size
+            if isinstance(node, MemNode):
+                out.append(_Entry("mem", name, offset, 1, node.size, node, []))
+            elif isinstance(node, RegNode):
+                out.append(_Entry("reg", name, offset, count, stride, node, []))
+            elif isinstance(node, RegfileNode):
+                members = [(r.inst_name.upper(), r.raw_address_offset, r) for r in node.registers()]
+                out.append(_Entry("regfile", name, offset, count, stride, node, members))
+            else:
+                visit(node)
+
+    visit(bar0)
+    return out
+
+
+def _fields_py(reg: Any) -> str:
+    return ", ".join(
+        f'"{f.inst_name}": Field({f.lsb}, {f.width}, 0x{int(f.get_property("reset") or 0):x})'
+        for f in reg.fields()
+    )
+
+
+def _regmap_py(bar0: Any) -> str:
     lines = [
         HEADER_PY.format(src="regs/splitrx.rdl"),
         '"""BAR0 register offsets, fields and reset values (see docs/registers.md)."""',
@@ -103,12 +148,12 @@ def _regmap_py(bar0) -> str:  # type: ignore[no-untyped-def]
         "",
         "    def put(self, value: int) -> int:",
         "        if not 0 <= value < (1 << self.width):",
-        "            raise ValueError(f'{value} does not fit a {self.width}-bit field')",
+        '            raise ValueError(f"{value} does not fit a {self.width}-bit field")',
         "        return value << self.lsb",
         "",
         "",
         "class Reg(NamedTuple):",
-        "    offset: int",
+        "    offset: int  # from BAR0, or from the start of its regfile",
         "    fields: dict[str, Field]",
         "",
         "    @property",
@@ -116,54 +161,80 @@ def _regmap_py(bar0) -> str:  # type: ignore[no-untyped-def]
         "        return sum(f.reset << f.lsb for f in self.fields.values())",
         "",
         "",
+        "class RegFile(NamedTuple):",
+        "    offset: int",
+        "    stride: int",
+        "    entries: int  # array elements",
+        "    regs: dict[str, Reg]",
+        "",
+        "    def addr(self, index: int, reg: str) -> int:",
+        "        if not 0 <= index < self.entries:",
+        '            raise IndexError(f"element {index} of {self.entries}")',
+        "        return self.offset + index * self.stride + self.regs[reg].offset",
+        "",
+        "",
         f"BAR0_SIZE = 0x{bar0_size(bar0):x}",
+        "MSIX_BIR = 0  # the MSI-X table and PBA live in BAR0",
     ]
     regs: list[str] = []
-    for node in bar0.descendants():
-        if isinstance(node, MemNode):
-            nm = node.inst_name.upper()
-            lines.append(f"{nm}_OFFSET = 0x{node.absolute_address:04x}")
-            lines.append(f"{nm}_BYTES = {node.size}")
-        if not isinstance(node, RegNode):
-            continue
-        name = node.inst_name.upper()
-        fields = ", ".join(
-            f"'{f.inst_name}': Field({f.lsb}, {f.width}, 0x{int(f.get_property('reset') or 0):x})"
-            for f in node.fields()
-        )
-        addr = node.raw_absolute_address if node.is_array else node.absolute_address
-        if node.is_array:
-            lines.append(f"{name}_OFFSET = 0x{addr:04x}")
-            lines.append(f"{name}_STRIDE = {node.array_stride}")
-            lines.append(f"{name}_COUNT = {node.array_dimensions[0]}")
-        lines.append(f"{name} = Reg(0x{addr:04x}, {{{fields}}})")
-        regs.append(name)
-    # MSI-X location for the PCIe capability (BIR 0 = BAR0).
+    files: list[str] = []
+    for e in _entries(bar0):
+        if e.kind == "mem":
+            lines.append(f"{e.name}_OFFSET = 0x{e.offset:04x}")
+            lines.append(f"{e.name}_BYTES = {e.stride}")
+        elif e.kind == "reg":
+            if e.count > 1:
+                lines.append(f"{e.name}_OFFSET = 0x{e.offset:04x}")
+                lines.append(f"{e.name}_STRIDE = {e.stride}")
+                lines.append(f"{e.name}_COUNT = {e.count}")
+            lines.append(f"{e.name} = Reg(0x{e.offset:04x}, {{{_fields_py(e.node)}}})")
+            regs.append(e.name)
+        else:
+            members = ", ".join(
+                f'"{n}": Reg(0x{off:02x}, {{{_fields_py(r)}}})' for n, off, r in e.regs
+            )
+            lines.append(
+                f"{e.name} = RegFile(0x{e.offset:04x}, 0x{e.stride:x}, {e.count}, {{{members}}})"
+            )
+            files.append(e.name)
     lines += [
-        "MSIX_BIR = 0",
         "",
         "REGISTERS: dict[str, Reg] = {",
-        *[f"    '{r}': {r}," for r in dict.fromkeys(regs)],
+        *[f'    "{r}": {r},' for r in regs],
+        "}",
+        "REGFILES: dict[str, RegFile] = {",
+        *[f'    "{r}": {r},' for r in files],
         "}",
         "",
     ]
-    text = "\n".join(lines)
-    # One definition per array register (descendants() yields each element).
-    seen: set[str] = set()
-    dedup = []
-    for line in text.splitlines():
-        key = line.split(" = ")[0] if " = " in line and not line.startswith(" ") else None
-        if key and key in seen:
-            continue
-        if key:
-            seen.add(key)
-        dedup.append(line)
-    return "\n".join(dedup).replace("'", '"') + "\n"
+    return "\n".join(lines)
 
 
-def _registers_md(bar0) -> str:  # type: ignore[no-untyped-def]
-    from systemrdl.node import MemNode, RegNode
+def _access(f: Any) -> str:
+    acc = ("R" if f.is_sw_readable else "") + ("W" if f.is_sw_writable else "")
+    if str(f.get_property("onwrite")).endswith("woclr"):
+        acc += "1C"
+    if f.get_property("singlepulse"):
+        acc += " (pulse)"
+    return acc
 
+
+def _reg_rows(reg: Any, offset: str, name: str) -> list[str]:
+    rows = []
+    for i, f in enumerate(reg.fields()):
+        reset = f.get_property("reset")
+        desc = f.get_property("desc") or (reg.get_property("desc") if i == 0 else "") or ""
+        if i == 0 and reg.get_property("name") and reg.get_property("name") != reg.inst_name:
+            desc = f"{reg.get_property('name')}. {desc}"
+        rows.append(
+            f"| {offset if i == 0 else ''} | {name if i == 0 else ''} | {f.inst_name} | "
+            f"[{f.msb}:{f.lsb}] | {_access(f)} | {'—' if reset is None else hex(reset)} | "
+            f"{' '.join(desc.split())} |"
+        )
+    return rows
+
+
+def _registers_md(bar0: Any) -> str:
     out = [
         HEADER_MD.format(src="regs/splitrx.rdl"),
         "# splitrx BAR0 register map",
@@ -177,36 +248,24 @@ def _registers_md(bar0) -> str:  # type: ignore[no-untyped-def]
         "| offset | register | field | bits | access | reset | description |",
         "|---|---|---|---|---|---|---|",
     ]
-    done: set[str] = set()
-    for node in bar0.descendants():
-        if isinstance(node, MemNode):
+    for e in _entries(bar0):
+        if e.kind == "mem":
+            n = e.node
             out.append(
-                f"| 0x{node.absolute_address:04x} | {node.inst_name} | — | "
-                f"{node.get_property('mementries')} × {node.get_property('memwidth')} bit | "
-                f"{'RW' if node.is_sw_writable else 'RO'} | — | "
-                f"{node.get_property('name')}: {node.get_property('desc') or ''} |"
+                f"| 0x{e.offset:04x} | {n.inst_name} | — | "
+                f"{n.get_property('mementries')} × {n.get_property('memwidth')} bit | "
+                f"{'RW' if n.is_sw_writable else 'R'} | — | "
+                f"{n.get_property('name')}: {' '.join((n.get_property('desc') or '').split())} |"
             )
-            continue
-        if not isinstance(node, RegNode):
-            continue
-        name = node.inst_name + (f"[{node.array_dimensions[0]}]" if node.is_array else "")
-        if name in done:
-            continue
-        done.add(name)
-        addr = node.raw_absolute_address if node.is_array else node.absolute_address
-        for i, f in enumerate(node.fields()):
-            acc = ("R" if f.is_sw_readable else "") + ("W" if f.is_sw_writable else "")
-            if f.get_property("onwrite") is not None:
-                acc += "1C" if str(f.get_property("onwrite")).endswith("woclr") else ""
-            if f.get_property("singlepulse"):
-                acc += " (pulse)"
-            reset = f.get_property("reset")
-            desc = (f.get_property("desc") or (node.get_property("desc") if i == 0 else "")) or ""
-            out.append(
-                f"| {f'0x{addr:04x}' if i == 0 else ''} | {name if i == 0 else ''} | "
-                f"{f.inst_name} | [{f.msb}:{f.lsb}] | {acc} | "
-                f"{'—' if reset is None else hex(reset)} | {' '.join(desc.split())} |"
-            )
+        elif e.kind == "reg":
+            name = e.node.inst_name + (f"[{e.count}]" if e.count > 1 else "")
+            where = f"0x{e.offset:04x}" + (f" + {e.stride}·i" if e.count > 1 else "")
+            out += _reg_rows(e.node, where, name)
+        else:
+            arr = f"[{e.count}]" if e.count > 1 else ""
+            for rname, off, r in e.regs:
+                base = f"0x{e.offset:04x}" + (f" + 0x{e.stride:x}·i" if e.count > 1 else "")
+                out += _reg_rows(r, f"{base} + 0x{off:02x}", f"{e.node.inst_name}{arr}.{rname}")
     return "\n".join(out) + "\n"
 
 

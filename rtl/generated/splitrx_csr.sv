@@ -10,7 +10,7 @@ module splitrx_csr (
 
         input wire s_cpuif_req,
         input wire s_cpuif_req_is_wr,
-        input wire [6:0] s_cpuif_addr,
+        input wire [12:0] s_cpuif_addr,
         input wire [31:0] s_cpuif_wr_data,
         input wire [31:0] s_cpuif_wr_biten,
         output wire s_cpuif_req_stall_wr,
@@ -30,7 +30,7 @@ module splitrx_csr (
     //--------------------------------------------------------------------------
     logic cpuif_req;
     logic cpuif_req_is_wr;
-    logic [6:0] cpuif_addr;
+    logic [12:0] cpuif_addr;
     logic [31:0] cpuif_wr_data;
     logic [31:0] cpuif_wr_biten;
     logic cpuif_req_stall_wr;
@@ -83,10 +83,37 @@ module splitrx_csr (
         logic DMA_TEST_CTRL;
         logic DMA_TEST_STATUS;
         logic DMA_TEST_DATA[8];
+        struct {
+            logic LO;
+            logic HI;
+        } DROP[11];
+        struct {
+            logic LO;
+            logic HI;
+        } RX_FRAMES;
+        struct {
+            logic LO;
+            logic HI;
+        } RX_BYTES;
+        struct {
+            logic CTRL;
+            logic STATUS;
+            logic DESC_BASE_LO;
+            logic DESC_BASE_HI;
+            logic DESC_SIZE;
+            logic DESC_TAIL;
+            logic DESC_HEAD;
+            logic DATA_OFFSET;
+            logic CPL_BASE_LO;
+            logic CPL_BASE_HI;
+            logic CPL_SIZE;
+            logic CPL_HEAD;
+            logic CPL_TAIL;
+        } RXQ[1];
     } decoded_reg_strb_t;
     decoded_reg_strb_t decoded_reg_strb;
     logic decoded_err;
-    logic [6:0] decoded_addr;
+    logic [12:0] decoded_addr;
     logic decoded_req;
     logic decoded_req_is_wr;
     logic [31:0] decoded_wr_data;
@@ -97,49 +124,110 @@ module splitrx_csr (
         automatic logic is_valid_rw;
         is_valid_addr = '0;
         is_valid_rw = '0;
-        decoded_reg_strb.ID = cpuif_req_masked & (cpuif_addr == 7'h0) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h0);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h0) & !cpuif_req_is_wr;
-        decoded_reg_strb.VERSION = cpuif_req_masked & (cpuif_addr == 7'h4) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h4);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h4) & !cpuif_req_is_wr;
-        decoded_reg_strb.CAP_QUEUES = cpuif_req_masked & (cpuif_addr == 7'h8) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h8);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h8) & !cpuif_req_is_wr;
-        decoded_reg_strb.CAP_TABLES = cpuif_req_masked & (cpuif_addr == 7'hc) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'hc);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'hc) & !cpuif_req_is_wr;
-        decoded_reg_strb.CAP_DATAPATH = cpuif_req_masked & (cpuif_addr == 7'h10) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h10);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h10) & !cpuif_req_is_wr;
-        decoded_reg_strb.SCRATCH = cpuif_req_masked & (cpuif_addr == 7'h14);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h14);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h14);
-        decoded_reg_strb.ERR_STATUS = cpuif_req_masked & (cpuif_addr == 7'h18);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h18);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h18);
-        decoded_reg_strb.PCIE_CFG = cpuif_req_masked & (cpuif_addr == 7'h1c) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h1c);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h1c) & !cpuif_req_is_wr;
-        decoded_reg_strb.DMA_TEST_ADDR_LO = cpuif_req_masked & (cpuif_addr == 7'h40);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h40);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h40);
-        decoded_reg_strb.DMA_TEST_ADDR_HI = cpuif_req_masked & (cpuif_addr == 7'h44);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h44);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h44);
-        decoded_reg_strb.DMA_TEST_LEN = cpuif_req_masked & (cpuif_addr == 7'h48);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h48);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h48);
-        decoded_reg_strb.DMA_TEST_CTRL = cpuif_req_masked & (cpuif_addr == 7'h4c);
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h4c);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h4c);
-        decoded_reg_strb.DMA_TEST_STATUS = cpuif_req_masked & (cpuif_addr == 7'h50) & !cpuif_req_is_wr;
-        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h50);
-        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h50) & !cpuif_req_is_wr;
+        decoded_reg_strb.ID = cpuif_req_masked & (cpuif_addr == 13'h0) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h0);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h0) & !cpuif_req_is_wr;
+        decoded_reg_strb.VERSION = cpuif_req_masked & (cpuif_addr == 13'h4) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h4);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h4) & !cpuif_req_is_wr;
+        decoded_reg_strb.CAP_QUEUES = cpuif_req_masked & (cpuif_addr == 13'h8) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h8);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h8) & !cpuif_req_is_wr;
+        decoded_reg_strb.CAP_TABLES = cpuif_req_masked & (cpuif_addr == 13'hc) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'hc);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'hc) & !cpuif_req_is_wr;
+        decoded_reg_strb.CAP_DATAPATH = cpuif_req_masked & (cpuif_addr == 13'h10) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h10);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h10) & !cpuif_req_is_wr;
+        decoded_reg_strb.SCRATCH = cpuif_req_masked & (cpuif_addr == 13'h14);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h14);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h14);
+        decoded_reg_strb.ERR_STATUS = cpuif_req_masked & (cpuif_addr == 13'h18);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h18);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h18);
+        decoded_reg_strb.PCIE_CFG = cpuif_req_masked & (cpuif_addr == 13'h1c) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c) & !cpuif_req_is_wr;
+        decoded_reg_strb.DMA_TEST_ADDR_LO = cpuif_req_masked & (cpuif_addr == 13'h40);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h40);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h40);
+        decoded_reg_strb.DMA_TEST_ADDR_HI = cpuif_req_masked & (cpuif_addr == 13'h44);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h44);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h44);
+        decoded_reg_strb.DMA_TEST_LEN = cpuif_req_masked & (cpuif_addr == 13'h48);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h48);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h48);
+        decoded_reg_strb.DMA_TEST_CTRL = cpuif_req_masked & (cpuif_addr == 13'h4c);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h4c);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h4c);
+        decoded_reg_strb.DMA_TEST_STATUS = cpuif_req_masked & (cpuif_addr == 13'h50) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h50);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h50) & !cpuif_req_is_wr;
         for(int i0=0; i0<8; i0++) begin
-            decoded_reg_strb.DMA_TEST_DATA[i0] = cpuif_req_masked & (cpuif_addr == 7'h60 + (7)'(i0) * 7'h4);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 7'h60 + (7)'(i0) * 7'h4);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 7'h60 + (7)'(i0) * 7'h4);
+            decoded_reg_strb.DMA_TEST_DATA[i0] = cpuif_req_masked & (cpuif_addr == 13'h60 + (13)'(i0) * 13'h4);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h60 + (13)'(i0) * 13'h4);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h60 + (13)'(i0) * 13'h4);
+        end
+        for(int i0=0; i0<11; i0++) begin
+            decoded_reg_strb.DROP[i0].LO = cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
+            decoded_reg_strb.DROP[i0].HI = cpuif_req_masked & (cpuif_addr == 13'h104 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h104 + (13)'(i0) * 13'h8);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h104 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
+        end
+        decoded_reg_strb.RX_FRAMES.LO = cpuif_req_masked & (cpuif_addr == 13'h180) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h180);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h180) & !cpuif_req_is_wr;
+        decoded_reg_strb.RX_FRAMES.HI = cpuif_req_masked & (cpuif_addr == 13'h184) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h184);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h184) & !cpuif_req_is_wr;
+        decoded_reg_strb.RX_BYTES.LO = cpuif_req_masked & (cpuif_addr == 13'h188) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h188);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h188) & !cpuif_req_is_wr;
+        decoded_reg_strb.RX_BYTES.HI = cpuif_req_masked & (cpuif_addr == 13'h18c) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h18c);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h18c) & !cpuif_req_is_wr;
+        for(int i0=0; i0<1; i0++) begin
+            decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].STATUS = cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DESC_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].DESC_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].DESC_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].DESC_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].DESC_HEAD = cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DATA_OFFSET = cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].CPL_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].CPL_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].CPL_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].CPL_HEAD = cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
+            decoded_reg_strb.RXQ[i0].CPL_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
         end
         decoded_err = (~is_valid_addr | (is_valid_addr & ~is_valid_rw)) & decoded_req;
     end
@@ -201,6 +289,72 @@ module splitrx_csr (
                 logic load_next;
             } data;
         } DMA_TEST_DATA[8];
+        struct {
+            struct {
+                struct {
+                    logic next;
+                    logic load_next;
+                } enable;
+                struct {
+                    logic next;
+                    logic load_next;
+                } reset;
+            } CTRL;
+            struct {
+                struct {
+                    logic [31:0] next;
+                    logic load_next;
+                } addr;
+            } DESC_BASE_LO;
+            struct {
+                struct {
+                    logic [31:0] next;
+                    logic load_next;
+                } addr;
+            } DESC_BASE_HI;
+            struct {
+                struct {
+                    logic [4:0] next;
+                    logic load_next;
+                } log2;
+            } DESC_SIZE;
+            struct {
+                struct {
+                    logic [15:0] next;
+                    logic load_next;
+                } index;
+            } DESC_TAIL;
+            struct {
+                struct {
+                    logic [11:0] next;
+                    logic load_next;
+                } bytes;
+            } DATA_OFFSET;
+            struct {
+                struct {
+                    logic [31:0] next;
+                    logic load_next;
+                } addr;
+            } CPL_BASE_LO;
+            struct {
+                struct {
+                    logic [31:0] next;
+                    logic load_next;
+                } addr;
+            } CPL_BASE_HI;
+            struct {
+                struct {
+                    logic [4:0] next;
+                    logic load_next;
+                } log2;
+            } CPL_SIZE;
+            struct {
+                struct {
+                    logic [15:0] next;
+                    logic load_next;
+                } index;
+            } CPL_HEAD;
+        } RXQ[1];
     } field_combo_t;
     field_combo_t field_combo;
 
@@ -243,6 +397,61 @@ module splitrx_csr (
                 logic [31:0] value;
             } data;
         } DMA_TEST_DATA[8];
+        struct {
+            struct {
+                struct {
+                    logic value;
+                } enable;
+                struct {
+                    logic value;
+                } reset;
+            } CTRL;
+            struct {
+                struct {
+                    logic [31:0] value;
+                } addr;
+            } DESC_BASE_LO;
+            struct {
+                struct {
+                    logic [31:0] value;
+                } addr;
+            } DESC_BASE_HI;
+            struct {
+                struct {
+                    logic [4:0] value;
+                } log2;
+            } DESC_SIZE;
+            struct {
+                struct {
+                    logic [15:0] value;
+                } index;
+            } DESC_TAIL;
+            struct {
+                struct {
+                    logic [11:0] value;
+                } bytes;
+            } DATA_OFFSET;
+            struct {
+                struct {
+                    logic [31:0] value;
+                } addr;
+            } CPL_BASE_LO;
+            struct {
+                struct {
+                    logic [31:0] value;
+                } addr;
+            } CPL_BASE_HI;
+            struct {
+                struct {
+                    logic [4:0] value;
+                } log2;
+            } CPL_SIZE;
+            struct {
+                struct {
+                    logic [15:0] value;
+                } index;
+            } CPL_HEAD;
+        } RXQ[1];
     } field_storage_t;
     field_storage_t field_storage;
 
@@ -438,6 +647,269 @@ module splitrx_csr (
         end
         assign hwif_out.DMA_TEST_DATA[i0].data.value = field_storage.DMA_TEST_DATA[i0].data.value;
     end
+    for(genvar i0=0; i0<11; i0++) begin
+        assign hwif_out.DROP[i0].LO.value.swacc = decoded_reg_strb.DROP[i0].LO;
+    end
+    assign hwif_out.RX_FRAMES.LO.value.swacc = decoded_reg_strb.RX_FRAMES.LO;
+    assign hwif_out.RX_BYTES.LO.value.swacc = decoded_reg_strb.RX_BYTES.LO;
+    for(genvar i0=0; i0<1; i0++) begin
+        // Field: splitrx_csr.RXQ[].CTRL.enable
+        always_comb begin
+            automatic logic [0:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.enable.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.enable.value & ~decoded_wr_biten[0:0]) | (decoded_wr_data[0:0] & decoded_wr_biten[0:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.enable.next = next_c;
+            field_combo.RXQ[i0].CTRL.enable.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.enable.value <= 1'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.enable.load_next) begin
+                    field_storage.RXQ[i0].CTRL.enable.value <= field_combo.RXQ[i0].CTRL.enable.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.enable.value = field_storage.RXQ[i0].CTRL.enable.value;
+        // Field: splitrx_csr.RXQ[].CTRL.reset
+        always_comb begin
+            automatic logic [0:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.reset.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.reset.value & ~decoded_wr_biten[1:1]) | (decoded_wr_data[1:1] & decoded_wr_biten[1:1]);
+                load_next_c = '1;
+            end else begin // singlepulse clears back to 0
+                next_c = '0;
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.reset.next = next_c;
+            field_combo.RXQ[i0].CTRL.reset.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.reset.value <= 1'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.reset.load_next) begin
+                    field_storage.RXQ[i0].CTRL.reset.value <= field_combo.RXQ[i0].CTRL.reset.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.reset.value = field_storage.RXQ[i0].CTRL.reset.value;
+        // Field: splitrx_csr.RXQ[].DESC_BASE_LO.addr
+        always_comb begin
+            automatic logic [31:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].DESC_BASE_LO && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].DESC_BASE_LO.addr.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].DESC_BASE_LO.addr.next = next_c;
+            field_combo.RXQ[i0].DESC_BASE_LO.addr.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].DESC_BASE_LO.addr.value <= 32'h0;
+            end else begin
+                if(field_combo.RXQ[i0].DESC_BASE_LO.addr.load_next) begin
+                    field_storage.RXQ[i0].DESC_BASE_LO.addr.value <= field_combo.RXQ[i0].DESC_BASE_LO.addr.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].DESC_BASE_LO.addr.value = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
+        // Field: splitrx_csr.RXQ[].DESC_BASE_HI.addr
+        always_comb begin
+            automatic logic [31:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].DESC_BASE_HI && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].DESC_BASE_HI.addr.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].DESC_BASE_HI.addr.next = next_c;
+            field_combo.RXQ[i0].DESC_BASE_HI.addr.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].DESC_BASE_HI.addr.value <= 32'h0;
+            end else begin
+                if(field_combo.RXQ[i0].DESC_BASE_HI.addr.load_next) begin
+                    field_storage.RXQ[i0].DESC_BASE_HI.addr.value <= field_combo.RXQ[i0].DESC_BASE_HI.addr.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].DESC_BASE_HI.addr.value = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
+        // Field: splitrx_csr.RXQ[].DESC_SIZE.log2
+        always_comb begin
+            automatic logic [4:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].DESC_SIZE.log2.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].DESC_SIZE && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].DESC_SIZE.log2.value & ~decoded_wr_biten[4:0]) | (decoded_wr_data[4:0] & decoded_wr_biten[4:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].DESC_SIZE.log2.next = next_c;
+            field_combo.RXQ[i0].DESC_SIZE.log2.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].DESC_SIZE.log2.value <= 5'h0;
+            end else begin
+                if(field_combo.RXQ[i0].DESC_SIZE.log2.load_next) begin
+                    field_storage.RXQ[i0].DESC_SIZE.log2.value <= field_combo.RXQ[i0].DESC_SIZE.log2.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].DESC_SIZE.log2.value = field_storage.RXQ[i0].DESC_SIZE.log2.value;
+        // Field: splitrx_csr.RXQ[].DESC_TAIL.index
+        always_comb begin
+            automatic logic [15:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].DESC_TAIL.index.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].DESC_TAIL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].DESC_TAIL.index.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].DESC_TAIL.index.next = next_c;
+            field_combo.RXQ[i0].DESC_TAIL.index.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].DESC_TAIL.index.value <= 16'h0;
+            end else begin
+                if(field_combo.RXQ[i0].DESC_TAIL.index.load_next) begin
+                    field_storage.RXQ[i0].DESC_TAIL.index.value <= field_combo.RXQ[i0].DESC_TAIL.index.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].DESC_TAIL.index.value = field_storage.RXQ[i0].DESC_TAIL.index.value;
+        // Field: splitrx_csr.RXQ[].DATA_OFFSET.bytes
+        always_comb begin
+            automatic logic [11:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].DATA_OFFSET && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].DATA_OFFSET.bytes.value & ~decoded_wr_biten[11:0]) | (decoded_wr_data[11:0] & decoded_wr_biten[11:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].DATA_OFFSET.bytes.next = next_c;
+            field_combo.RXQ[i0].DATA_OFFSET.bytes.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].DATA_OFFSET.bytes.value <= 12'h0;
+            end else begin
+                if(field_combo.RXQ[i0].DATA_OFFSET.bytes.load_next) begin
+                    field_storage.RXQ[i0].DATA_OFFSET.bytes.value <= field_combo.RXQ[i0].DATA_OFFSET.bytes.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].DATA_OFFSET.bytes.value = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
+        // Field: splitrx_csr.RXQ[].CPL_BASE_LO.addr
+        always_comb begin
+            automatic logic [31:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CPL_BASE_LO && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CPL_BASE_LO.addr.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CPL_BASE_LO.addr.next = next_c;
+            field_combo.RXQ[i0].CPL_BASE_LO.addr.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CPL_BASE_LO.addr.value <= 32'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CPL_BASE_LO.addr.load_next) begin
+                    field_storage.RXQ[i0].CPL_BASE_LO.addr.value <= field_combo.RXQ[i0].CPL_BASE_LO.addr.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CPL_BASE_LO.addr.value = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
+        // Field: splitrx_csr.RXQ[].CPL_BASE_HI.addr
+        always_comb begin
+            automatic logic [31:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CPL_BASE_HI && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CPL_BASE_HI.addr.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CPL_BASE_HI.addr.next = next_c;
+            field_combo.RXQ[i0].CPL_BASE_HI.addr.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CPL_BASE_HI.addr.value <= 32'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CPL_BASE_HI.addr.load_next) begin
+                    field_storage.RXQ[i0].CPL_BASE_HI.addr.value <= field_combo.RXQ[i0].CPL_BASE_HI.addr.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CPL_BASE_HI.addr.value = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
+        // Field: splitrx_csr.RXQ[].CPL_SIZE.log2
+        always_comb begin
+            automatic logic [4:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CPL_SIZE.log2.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CPL_SIZE && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CPL_SIZE.log2.value & ~decoded_wr_biten[4:0]) | (decoded_wr_data[4:0] & decoded_wr_biten[4:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CPL_SIZE.log2.next = next_c;
+            field_combo.RXQ[i0].CPL_SIZE.log2.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CPL_SIZE.log2.value <= 5'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CPL_SIZE.log2.load_next) begin
+                    field_storage.RXQ[i0].CPL_SIZE.log2.value <= field_combo.RXQ[i0].CPL_SIZE.log2.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CPL_SIZE.log2.value = field_storage.RXQ[i0].CPL_SIZE.log2.value;
+        // Field: splitrx_csr.RXQ[].CPL_HEAD.index
+        always_comb begin
+            automatic logic [15:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CPL_HEAD.index.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CPL_HEAD && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CPL_HEAD.index.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CPL_HEAD.index.next = next_c;
+            field_combo.RXQ[i0].CPL_HEAD.index.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CPL_HEAD.index.value <= 16'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CPL_HEAD.index.load_next) begin
+                    field_storage.RXQ[i0].CPL_HEAD.index.value <= field_combo.RXQ[i0].CPL_HEAD.index.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CPL_HEAD.index.value = field_storage.RXQ[i0].CPL_HEAD.index.value;
+    end
 
     //--------------------------------------------------------------------------
     // Write response
@@ -450,7 +922,7 @@ module splitrx_csr (
     // Readback
     //--------------------------------------------------------------------------
 
-    logic [6:0] rd_mux_addr;
+    logic [12:0] rd_mux_addr;
     assign rd_mux_addr = decoded_addr;
 
     logic readback_err;
@@ -459,60 +931,123 @@ module splitrx_csr (
     always_comb begin
         automatic logic [31:0] readback_data_var;
         readback_data_var = '0;
-        if(rd_mux_addr == 7'h0) begin
+        if(rd_mux_addr == 13'h0) begin
             readback_data_var[31:0] = 32'h53505258;
         end
-        if(rd_mux_addr == 7'h4) begin
+        if(rd_mux_addr == 13'h4) begin
             readback_data_var[7:0] = 8'h0;
             readback_data_var[15:8] = 8'h1;
             readback_data_var[23:16] = 8'h0;
         end
-        if(rd_mux_addr == 7'h8) begin
-            readback_data_var[7:0] = 8'h8;
+        if(rd_mux_addr == 13'h8) begin
+            readback_data_var[7:0] = 8'h1;
             readback_data_var[15:8] = 8'h10;
             readback_data_var[23:16] = 8'h10;
         end
-        if(rd_mux_addr == 7'hc) begin
+        if(rd_mux_addr == 13'hc) begin
             readback_data_var[7:0] = 8'h10;
             readback_data_var[15:8] = 8'h80;
             readback_data_var[23:16] = 8'h28;
         end
-        if(rd_mux_addr == 7'h10) begin
+        if(rd_mux_addr == 13'h10) begin
             readback_data_var[7:0] = 8'h20;
             readback_data_var[15:8] = 8'h8;
             readback_data_var[23:16] = 8'h20;
             readback_data_var[31:24] = 8'h20;
         end
-        if(rd_mux_addr == 7'h14) begin
+        if(rd_mux_addr == 13'h14) begin
             readback_data_var[31:0] = field_storage.SCRATCH.value.value;
         end
-        if(rd_mux_addr == 7'h18) begin
+        if(rd_mux_addr == 13'h18) begin
             readback_data_var[0] = field_storage.ERR_STATUS.mmio_bad_access.value;
             readback_data_var[1] = field_storage.ERR_STATUS.dma_test_bad_req.value;
         end
-        if(rd_mux_addr == 7'h1c) begin
+        if(rd_mux_addr == 13'h1c) begin
             readback_data_var[2:0] = hwif_in.PCIE_CFG.max_payload.next;
             readback_data_var[6:4] = hwif_in.PCIE_CFG.max_read_req.next;
         end
-        if(rd_mux_addr == 7'h40) begin
+        if(rd_mux_addr == 13'h40) begin
             readback_data_var[31:0] = field_storage.DMA_TEST_ADDR_LO.addr.value;
         end
-        if(rd_mux_addr == 7'h44) begin
+        if(rd_mux_addr == 13'h44) begin
             readback_data_var[31:0] = field_storage.DMA_TEST_ADDR_HI.addr.value;
         end
-        if(rd_mux_addr == 7'h48) begin
+        if(rd_mux_addr == 13'h48) begin
             readback_data_var[5:0] = field_storage.DMA_TEST_LEN.len.value;
         end
-        if(rd_mux_addr == 7'h4c) begin
+        if(rd_mux_addr == 13'h4c) begin
             readback_data_var[0] = field_storage.DMA_TEST_CTRL.start.value;
         end
-        if(rd_mux_addr == 7'h50) begin
+        if(rd_mux_addr == 13'h50) begin
             readback_data_var[0] = hwif_in.DMA_TEST_STATUS.busy.next;
             readback_data_var[23:8] = hwif_in.DMA_TEST_STATUS.done_count.next;
         end
         for(int i0=0; i0<8; i0++) begin
-            if(rd_mux_addr == 7'h60 + (7)'(i0) * 7'h4) begin
+            if(rd_mux_addr == 13'h60 + (13)'(i0) * 13'h4) begin
                 readback_data_var[31:0] = field_storage.DMA_TEST_DATA[i0].data.value;
+            end
+        end
+        for(int i0=0; i0<11; i0++) begin
+            if(rd_mux_addr == 13'h100 + (13)'(i0) * 13'h8) begin
+                readback_data_var[31:0] = hwif_in.DROP[i0].LO.value.next;
+            end
+            if(rd_mux_addr == 13'h104 + (13)'(i0) * 13'h8) begin
+                readback_data_var[31:0] = hwif_in.DROP[i0].HI.value.next;
+            end
+        end
+        if(rd_mux_addr == 13'h180) begin
+            readback_data_var[31:0] = hwif_in.RX_FRAMES.LO.value.next;
+        end
+        if(rd_mux_addr == 13'h184) begin
+            readback_data_var[31:0] = hwif_in.RX_FRAMES.HI.value.next;
+        end
+        if(rd_mux_addr == 13'h188) begin
+            readback_data_var[31:0] = hwif_in.RX_BYTES.LO.value.next;
+        end
+        if(rd_mux_addr == 13'h18c) begin
+            readback_data_var[31:0] = hwif_in.RX_BYTES.HI.value.next;
+        end
+        for(int i0=0; i0<1; i0++) begin
+            if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h40) begin
+                readback_data_var[0] = field_storage.RXQ[i0].CTRL.enable.value;
+                readback_data_var[1] = field_storage.RXQ[i0].CTRL.reset.value;
+            end
+            if(rd_mux_addr == 13'h1004 + (13)'(i0) * 13'h40) begin
+                readback_data_var[0] = hwif_in.RXQ[i0].STATUS.error.next;
+                readback_data_var[15:8] = hwif_in.RXQ[i0].STATUS.error_code.next;
+            end
+            if(rd_mux_addr == 13'h1008 + (13)'(i0) * 13'h40) begin
+                readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
+            end
+            if(rd_mux_addr == 13'h100c + (13)'(i0) * 13'h40) begin
+                readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
+            end
+            if(rd_mux_addr == 13'h1010 + (13)'(i0) * 13'h40) begin
+                readback_data_var[4:0] = field_storage.RXQ[i0].DESC_SIZE.log2.value;
+            end
+            if(rd_mux_addr == 13'h1014 + (13)'(i0) * 13'h40) begin
+                readback_data_var[15:0] = field_storage.RXQ[i0].DESC_TAIL.index.value;
+            end
+            if(rd_mux_addr == 13'h1018 + (13)'(i0) * 13'h40) begin
+                readback_data_var[15:0] = hwif_in.RXQ[i0].DESC_HEAD.index.next;
+            end
+            if(rd_mux_addr == 13'h101c + (13)'(i0) * 13'h40) begin
+                readback_data_var[11:0] = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
+            end
+            if(rd_mux_addr == 13'h1020 + (13)'(i0) * 13'h40) begin
+                readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
+            end
+            if(rd_mux_addr == 13'h1024 + (13)'(i0) * 13'h40) begin
+                readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
+            end
+            if(rd_mux_addr == 13'h1028 + (13)'(i0) * 13'h40) begin
+                readback_data_var[4:0] = field_storage.RXQ[i0].CPL_SIZE.log2.value;
+            end
+            if(rd_mux_addr == 13'h102c + (13)'(i0) * 13'h40) begin
+                readback_data_var[15:0] = field_storage.RXQ[i0].CPL_HEAD.index.value;
+            end
+            if(rd_mux_addr == 13'h1030 + (13)'(i0) * 13'h40) begin
+                readback_data_var[15:0] = hwif_in.RXQ[i0].CPL_TAIL.index.next;
             end
         end
         readback_data = readback_data_var;

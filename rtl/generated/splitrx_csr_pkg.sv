@@ -7,8 +7,8 @@
 package splitrx_csr_pkg;
 
     localparam SPLITRX_CSR_DATA_WIDTH = 32;
-    localparam SPLITRX_CSR_MIN_ADDR_WIDTH = 7;
-    localparam SPLITRX_CSR_SIZE = 'h80;
+    localparam SPLITRX_CSR_MIN_ADDR_WIDTH = 13;
+    localparam SPLITRX_CSR_SIZE = 'h1040;
 
     typedef struct {
         logic hwset;
@@ -50,9 +50,69 @@ package splitrx_csr_pkg;
     } splitrx_csr__DMA_TEST_STATUS__in_t;
 
     typedef struct {
+        logic [31:0] next;
+    } splitrx_csr__cnt64_rf__LO__value__in_t;
+
+    typedef struct {
+        splitrx_csr__cnt64_rf__LO__value__in_t value;
+    } splitrx_csr__cnt64_rf__LO__in_t;
+
+    typedef struct {
+        logic [31:0] next;
+    } splitrx_csr__cnt64_rf__HI__value__in_t;
+
+    typedef struct {
+        splitrx_csr__cnt64_rf__HI__value__in_t value;
+    } splitrx_csr__cnt64_rf__HI__in_t;
+
+    typedef struct {
+        splitrx_csr__cnt64_rf__LO__in_t LO;
+        splitrx_csr__cnt64_rf__HI__in_t HI;
+    } splitrx_csr__cnt64_rf__in_t;
+
+    typedef struct {
+        logic next;
+    } splitrx_csr__rxq_rf__STATUS__error__in_t;
+
+    typedef struct {
+        logic [7:0] next;
+    } splitrx_csr__rxq_rf__STATUS__error_code__in_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__STATUS__error__in_t error;
+        splitrx_csr__rxq_rf__STATUS__error_code__in_t error_code;
+    } splitrx_csr__rxq_rf__STATUS__in_t;
+
+    typedef struct {
+        logic [15:0] next;
+    } splitrx_csr__rxq_rf__DESC_HEAD__index__in_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DESC_HEAD__index__in_t index;
+    } splitrx_csr__rxq_rf__DESC_HEAD__in_t;
+
+    typedef struct {
+        logic [15:0] next;
+    } splitrx_csr__rxq_rf__CPL_TAIL__index__in_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CPL_TAIL__index__in_t index;
+    } splitrx_csr__rxq_rf__CPL_TAIL__in_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__STATUS__in_t STATUS;
+        splitrx_csr__rxq_rf__DESC_HEAD__in_t DESC_HEAD;
+        splitrx_csr__rxq_rf__CPL_TAIL__in_t CPL_TAIL;
+    } splitrx_csr__rxq_rf__in_t;
+
+    typedef struct {
         splitrx_csr__ERR_STATUS__in_t ERR_STATUS;
         splitrx_csr__PCIE_CFG__in_t PCIE_CFG;
         splitrx_csr__DMA_TEST_STATUS__in_t DMA_TEST_STATUS;
+        splitrx_csr__cnt64_rf__in_t DROP[11];
+        splitrx_csr__cnt64_rf__in_t RX_FRAMES;
+        splitrx_csr__cnt64_rf__in_t RX_BYTES;
+        splitrx_csr__rxq_rf__in_t RXQ[1];
     } splitrx_csr__in_t;
 
     typedef struct {
@@ -96,10 +156,124 @@ package splitrx_csr_pkg;
     } splitrx_csr__DMA_TEST_DATA__out_t;
 
     typedef struct {
+        logic swacc;
+    } splitrx_csr__cnt64_rf__LO__value__out_t;
+
+    typedef struct {
+        splitrx_csr__cnt64_rf__LO__value__out_t value;
+    } splitrx_csr__cnt64_rf__LO__out_t;
+
+    typedef struct {
+        splitrx_csr__cnt64_rf__LO__out_t LO;
+    } splitrx_csr__cnt64_rf__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__rxq_rf__CTRL__enable__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__rxq_rf__CTRL__reset__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CTRL__enable__out_t enable;
+        splitrx_csr__rxq_rf__CTRL__reset__out_t reset;
+    } splitrx_csr__rxq_rf__CTRL__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__rxq_rf__DESC_BASE_LO__addr__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DESC_BASE_LO__addr__out_t addr;
+    } splitrx_csr__rxq_rf__DESC_BASE_LO__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__rxq_rf__DESC_BASE_HI__addr__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DESC_BASE_HI__addr__out_t addr;
+    } splitrx_csr__rxq_rf__DESC_BASE_HI__out_t;
+
+    typedef struct {
+        logic [4:0] value;
+    } splitrx_csr__rxq_rf__DESC_SIZE__log2__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DESC_SIZE__log2__out_t log2;
+    } splitrx_csr__rxq_rf__DESC_SIZE__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__rxq_rf__DESC_TAIL__index__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DESC_TAIL__index__out_t index;
+    } splitrx_csr__rxq_rf__DESC_TAIL__out_t;
+
+    typedef struct {
+        logic [11:0] value;
+    } splitrx_csr__rxq_rf__DATA_OFFSET__bytes__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__DATA_OFFSET__bytes__out_t bytes;
+    } splitrx_csr__rxq_rf__DATA_OFFSET__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__rxq_rf__CPL_BASE_LO__addr__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CPL_BASE_LO__addr__out_t addr;
+    } splitrx_csr__rxq_rf__CPL_BASE_LO__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__rxq_rf__CPL_BASE_HI__addr__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CPL_BASE_HI__addr__out_t addr;
+    } splitrx_csr__rxq_rf__CPL_BASE_HI__out_t;
+
+    typedef struct {
+        logic [4:0] value;
+    } splitrx_csr__rxq_rf__CPL_SIZE__log2__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CPL_SIZE__log2__out_t log2;
+    } splitrx_csr__rxq_rf__CPL_SIZE__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__rxq_rf__CPL_HEAD__index__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CPL_HEAD__index__out_t index;
+    } splitrx_csr__rxq_rf__CPL_HEAD__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__CTRL__out_t CTRL;
+        splitrx_csr__rxq_rf__DESC_BASE_LO__out_t DESC_BASE_LO;
+        splitrx_csr__rxq_rf__DESC_BASE_HI__out_t DESC_BASE_HI;
+        splitrx_csr__rxq_rf__DESC_SIZE__out_t DESC_SIZE;
+        splitrx_csr__rxq_rf__DESC_TAIL__out_t DESC_TAIL;
+        splitrx_csr__rxq_rf__DATA_OFFSET__out_t DATA_OFFSET;
+        splitrx_csr__rxq_rf__CPL_BASE_LO__out_t CPL_BASE_LO;
+        splitrx_csr__rxq_rf__CPL_BASE_HI__out_t CPL_BASE_HI;
+        splitrx_csr__rxq_rf__CPL_SIZE__out_t CPL_SIZE;
+        splitrx_csr__rxq_rf__CPL_HEAD__out_t CPL_HEAD;
+    } splitrx_csr__rxq_rf__out_t;
+
+    typedef struct {
         splitrx_csr__DMA_TEST_ADDR_LO__out_t DMA_TEST_ADDR_LO;
         splitrx_csr__DMA_TEST_ADDR_HI__out_t DMA_TEST_ADDR_HI;
         splitrx_csr__DMA_TEST_LEN__out_t DMA_TEST_LEN;
         splitrx_csr__DMA_TEST_CTRL__out_t DMA_TEST_CTRL;
         splitrx_csr__DMA_TEST_DATA__out_t DMA_TEST_DATA[8];
+        splitrx_csr__cnt64_rf__out_t DROP[11];
+        splitrx_csr__cnt64_rf__out_t RX_FRAMES;
+        splitrx_csr__cnt64_rf__out_t RX_BYTES;
+        splitrx_csr__rxq_rf__out_t RXQ[1];
     } splitrx_csr__out_t;
 endpackage

@@ -9,6 +9,7 @@ from cocotb.triggers import Timer
 from cocotbext.pcie.core.caps import PciCapId
 
 from model import regmap
+from model.hostmem import POISON_BYTE
 from tb.common import deadline, seeded_rng
 from tb.pcie import DmaFault, PcieHarness
 
@@ -115,8 +116,9 @@ async def bad_mmio_is_refused_and_flagged(dut: object) -> None:
     flag = regmap.ERR_STATUS.fields["mmio_bad_access"]
     assert flag.get(await h.read_reg(regmap.ERR_STATUS.offset)) == 0
     for what, coro in (
-        ("read of an unmapped offset", h.bar0.read_dword(0x100, timeout=2000, timeout_unit="ns")),
+        ("read of an unmapped offset", h.bar0.read_dword(0x0800, timeout=2000, timeout_unit="ns")),
         ("two-DWORD read", h.bar0.read(regmap.ID.offset, 8, timeout=2000, timeout_unit="ns")),
+        ("read beyond the registers", h.bar0.read_dword(0xA000, timeout=2000, timeout_unit="ns")),
     ):
         try:
             await coro
@@ -134,7 +136,8 @@ async def bad_mmio_is_refused_and_flagged(dut: object) -> None:
     await h.write_reg(regmap.ERR_STATUS.offset, flag.put(1))
     # scratch survives a write to an unmapped offset
     await h.write_reg(regmap.SCRATCH.offset, 0x1234_5678)
-    await h.write_reg(0x200, 0xFFFF_FFFF)
+    await h.write_reg(0x0800, 0xFFFF_FFFF)
+    await h.write_reg(0xA000, 0xFFFF_FFFF)
     assert await h.read_reg(regmap.SCRATCH.offset) == 0x1234_5678
     assert flag.get(await h.read_reg(regmap.ERR_STATUS.offset)) == 1
 
@@ -146,41 +149,44 @@ async def dma_write_lands_byte_exact(dut: object) -> None:
     h = await setup(dut)
     rng = seeded_rng("dma_write_lands_byte_exact")
     size = 0x4000
-    region = h.rc.mem_pool.alloc_region(size)
-    base = region.get_absolute_address(0)
+    base = h.host.alloc_dma(size)
     poison = bytes(rng.getrandbits(8) for _ in range(size))
-    await region.write(0, poison)
+    h.mem.write(base, poison)
     expect = bytearray(poison)
     cases = [(0x000, 32), (0x101, 1), (0x202, 3), (0x303, 5), (0x0FE0, 32), (0x1FFF, 1)]
     cases += [(rng.randrange(0, 0x3FE0), rng.randint(1, 32)) for _ in range(10)]
     for off, n in cases:
         data = bytes(rng.getrandbits(8) for _ in range(n))
-        nwrites = len(h.dma.writes)
+        nwrites = len(h.host.writes)
         before = await dma_test_write(h, base + off, data)
         await wait_done(h, before)
         expect[off : off + n] = data
-        new = h.dma.writes[nwrites:]
+        new = h.host.writes[nwrites:]
         assert [(w.addr, w.data) for w in new] == [(base + off, data)], (
             f"write of {n} B at +0x{off:x}: recorded {[(hex(w.addr), w.data.hex()) for w in new]}"
         )
-    got = await region.read(0, size)
+    got = h.mem.read(base, size)
     if got != bytes(expect):
         first = next(i for i in range(size) if got[i] != expect[i])
         raise AssertionError(
             f"host memory differs first at +0x{first:x}: got {got[first : first + 16].hex()} "
             f"expected {bytes(expect[first : first + 16]).hex()}"
         )
-    assert h.dma.faults == []
+    assert h.host.faults == []
 
 
 @cocotb.test()
 async def dma_write_to_unmapped_address_is_a_fault(dut: object) -> None:
-    """A device write that no memory region covers is recorded as a fault, not lost."""
+    """A device write the IOMMU has no mapping for is a recorded fault; memory there is
+    untouched."""
     h = await setup(dut)
-    addr = 0x7F00_0000_0000  # nothing is allocated there
+    addr = h.mem.alloc(0x1000)  # host memory, but never mapped for the device
+    h.mem.poison(addr, 0x1000)
     before = await dma_test_write(h, addr + 4, b"\xde\xad\xbe\xef")
     await wait_done(h, before)
-    assert h.dma.faults == [DmaFault(addr + 4, 4, "unmapped")], h.dma.faults
+    assert h.host.faults == [DmaFault(addr + 4, 4, "IOMMU: unmapped")], h.host.faults
+    assert h.mem.read(addr, 0x1000) == bytes([POISON_BYTE]) * 0x1000
+    assert [(f.address, f.length, f.write) for f in h.iommu.faults] == [(addr + 4, 4, True)]
 
 
 @cocotb.test()
@@ -188,8 +194,7 @@ async def dma_self_test_refuses_bad_requests(dut: object) -> None:
     """Length 0, length above 32 and a 4 KiB crossing are refused: error flag set, nothing
     written, done_count unchanged."""
     h = await setup(dut)
-    region = h.rc.mem_pool.alloc_region(0x2000)
-    base = region.get_absolute_address(0)
+    base = h.host.alloc_dma(0x2000)
     flag = regmap.ERR_STATUS.fields["dma_test_bad_req"]
     count = regmap.DMA_TEST_STATUS.fields["done_count"]
     for off, length in ((0x10, 0), (0x10, 33), (0xFF0, 17)):
@@ -199,4 +204,4 @@ async def dma_self_test_refuses_bad_requests(dut: object) -> None:
         assert count.get(status) == before, f"len {length} at +0x{off:x} was issued"
         assert flag.get(await h.read_reg(regmap.ERR_STATUS.offset)) == 1
         await h.write_reg(regmap.ERR_STATUS.offset, flag.put(1))
-    assert h.dma.writes == [] and h.dma.faults == []
+    assert h.host.writes == [] and h.host.faults == []
