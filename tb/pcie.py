@@ -14,6 +14,7 @@ of losing the access. Each read is answered from its own coroutine after ``read_
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,8 @@ class HostPort:
     faults: list[DmaFault] = field(default_factory=list)
     reads: int = 0
     domain: Domain | None = None
+    # called with (iova, bytes, sim time in ns) for every byte-enabled run the device writes
+    on_write: Callable[[int, bytes, float], None] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cocotb.tb.host"))
 
     def install(self) -> None:
@@ -120,6 +123,8 @@ class HostPort:
         assert self.domain is not None
         for addr, data in byte_runs(tlp):
             self.writes.append(DmaWrite(addr, data, now))
+            if self.on_write is not None:
+                self.on_write(addr, data, now)
             try:
                 chunks = self.domain.translate(addr, len(data), write=True)
             except IommuFault as exc:

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: MIT
+"""The thin path end to end: XGMII wire -> splitrx_top -> host memory -> vhost backend ->
+virtio guest."""
+
+from __future__ import annotations
+
+import pytest
+
+from tb.build import Build, build, run, top_sources
+
+pytestmark = pytest.mark.sim
+
+COCOTB_TESTS = [
+    "guest_reads_back_every_good_frame_byte_exact",
+    "bad_fcs_frame_is_dropped_and_counted",
+    "empty_guest_ring_drops_as_no_buffer",
+]
+
+
+@pytest.fixture(scope="module")
+def top_build() -> Build:
+    return build("splitrx_top", top_sources("splitrx_top"))
+
+
+@pytest.mark.parametrize("testcase", COCOTB_TESTS)
+def test_system(top_build: Build, testcase: str) -> None:
+    run(top_build, "tests.sim.system_tb", testcase=testcase)
