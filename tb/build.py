@@ -221,7 +221,7 @@ def build(
 def run(
     b: Build,
     test_module: str,
-    testcase: str | None = None,
+    testcase: str | Sequence[str] | None = None,
     seed: int | None = None,
     extra_env: Mapping[str, str] | None = None,
     test_dir: Path | None = None,
@@ -235,7 +235,8 @@ def run(
     runner = get_runner("verilator")
     env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.update(extra_env or {})
-    tdir = test_dir or (b.build_dir.parent / "runs" / f"{b.build_dir.name}-{testcase or 'all'}")
+    label = testcase if isinstance(testcase, str) else "all"
+    tdir = test_dir or (b.build_dir.parent / "runs" / f"{b.build_dir.name}-{label}")
     tdir.mkdir(parents=True, exist_ok=True)
     results = runner.test(
         test_module=test_module,

@@ -2,28 +2,19 @@
 """mac_rx (10G MAC receive) under Verilator: one build per parameter set, cocotb tests in
 tests/sim/mac_rx_tb.py.
 
-One pytest item per cocotb test, but the selected cocotb tests of a parameter set run in one
-simulator process: starting a process (Python, cocotb, cocotbext-eth, scapy) costs more than
-most of these tests. The first item of a parameter set runs them all; each item then reports
-its own test's result from the run's results.xml (log and results: the directory named in a
-failure). Under pytest-xdist the workers share one run per parameter set through a file lock.
+One pytest item per cocotb test; the selected cocotb tests of a parameter set run in one
+simulator process (tb.groups).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
-import shutil
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
-from tb.build import RTL, Build, build, run
+from tb.build import RTL, Build, build
+from tb.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -92,70 +83,6 @@ def _env(cfg: Config) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
-class Group:
-    """Results of one simulator run: testcase -> failure text ('' when it passed)."""
-
-    results: dict[str, str]
-    error: str  # why the run as a whole failed, if it did
-    test_dir: Path
-
-
-def _parse(results_xml: Path) -> dict[str, str]:
-    if not results_xml.exists():
-        return {}
-    out: dict[str, str] = {}
-    for case in ET.parse(results_xml).getroot().iter("testcase"):
-        bad = case.find("failure")
-        if bad is None:
-            bad = case.find("error")
-        out[case.get("name", "")] = "" if bad is None else (bad.get("message") or "failed")
-    return out
-
-
-@functools.cache
-def _group(cfg: Config, names: tuple[str, ...]) -> Group:
-    """Run cocotb tests ``names`` of ``cfg`` in one simulator process (once per pytest run;
-    xdist workers of the same run share it)."""
-    b = _build(cfg)
-    tdir = b.build_dir.parent / "runs" / f"{b.build_dir.name}-group"
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    key = hashlib.sha256(f"{run_id}|{names}".encode()).hexdigest()[:16]
-    stamp = tdir / "group.json"
-    with FileLock(str(tdir) + ".lock"):
-        if run_id and stamp.exists():
-            saved = json.loads(stamp.read_text())
-            if saved["key"] == key:
-                return Group(saved["results"], saved["error"], tdir)
-        shutil.rmtree(tdir, ignore_errors=True)
-        error = ""
-        try:
-            run(b, TB, testcase=list(names), extra_env=_env(cfg), test_dir=tdir)
-        except (Exception, SystemExit) as exc:  # the runner exits on failures; reported below
-            error = f"{type(exc).__name__}: {exc}"
-        results = _parse(tdir / "results.xml")
-        stamp.write_text(json.dumps({"key": key, "results": results, "error": error}))
-    return Group(results, error, tdir)
-
-
 @pytest.mark.parametrize(("cfg", "testcase"), CASES)
 def test_mac_rx(cfg: Config, testcase: str, request: pytest.FixtureRequest) -> None:
-    # The cocotb tests of this parameter set selected in this pytest run (-k, -m, ids).
-    names = tuple(
-        item.callspec.params["testcase"]
-        for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.originalname == "test_mac_rx"
-        and item.module is not None
-        and item.module.__name__ == __name__
-        and item.callspec.params.get("cfg") == cfg
-    )
-    group = _group(cfg, names)
-    if testcase not in group.results:
-        pytest.fail(
-            f"cocotb test {testcase} did not report ({group.error or 'no result'}); "
-            f"see {group.test_dir}"
-        )
-    failure = group.results[testcase]
-    if failure:
-        pytest.fail(f"cocotb test {testcase} failed: {failure}\n(results in {group.test_dir})")
+    run_in_group(request, _build(cfg), TB, testcase, extra_env=_env(cfg), label=cfg.id)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tb.build import Build, build, run, top_sources
+from tb.build import Build, build, top_sources
+from tb.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -26,5 +27,5 @@ def top_build() -> Build:
 
 
 @pytest.mark.parametrize("testcase", COCOTB_TESTS)
-def test_pcie_round_trip(top_build: Build, testcase: str) -> None:
-    run(top_build, "tests.sim.pcie_tb", testcase=testcase)
+def test_pcie_round_trip(top_build: Build, testcase: str, request: pytest.FixtureRequest) -> None:
+    run_in_group(request, top_build, "tests.sim.pcie_tb", testcase)

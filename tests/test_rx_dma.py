@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tb.build import Build, build, run, top_sources
+from tb.build import Build, build, top_sources
+from tb.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -26,5 +27,5 @@ def core_build() -> Build:
 
 
 @pytest.mark.parametrize("testcase", COCOTB_TESTS)
-def test_rx_dma(core_build: Build, testcase: str) -> None:
-    run(core_build, "tests.sim.rx_dma_tb", testcase=testcase)
+def test_rx_dma(core_build: Build, testcase: str, request: pytest.FixtureRequest) -> None:
+    run_in_group(request, core_build, "tests.sim.rx_dma_tb", testcase)
