@@ -212,7 +212,12 @@ class VhostNetRx:
             seg = chain.segments[0]
             try:
                 buf = self.pool.hand_over(self.owner, [(seg.addr, seg.len)])
-            except QuotaExceeded:
+            except QuotaExceeded as e:
+                if e.requested > e.quota:
+                    # larger than the owner's whole quota: it can never be accepted, so
+                    # retrying would stall this guest for good
+                    self._violation(f"chain at head {chain.head}: {e}", taken)
+                    return 0, _Stop.VIOLATION
                 self.ring.discard(1)  # stays in the avail ring, retried later
                 self.stats.quota_refusals += 1
                 stop = _Stop.QUOTA

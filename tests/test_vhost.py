@@ -385,3 +385,19 @@ def test_teardown_mid_traffic_unpins_unmaps_and_delivers_what_landed() -> None:
         assert r.wire(make_frame(64)).drop is DropReason.QUEUE_DISABLED
 
     run(go())
+
+
+def test_chain_larger_than_the_whole_quota_is_invalid_not_retried_forever() -> None:
+    """A buffer needing more pages than the owner's entire quota can never be pinned: the
+    device goes to needs-reset at once instead of stalling on endless quota refusals."""
+
+    async def go() -> None:
+        r = await rig(guest_num=4, nic_entries=4, buf_size=3 * PAGE_SIZE, buf_align=PAGE_SIZE,
+                      quota=2)  # fmt: skip
+        r.guest.fill()
+        await r.backend.service()
+        assert r.backend.needs_reset and "quota" in (r.backend.needs_reset_reason or "")
+        assert r.queue.outstanding == 0 and r.backend.stats.quota_refusals == 0
+        assert r.pool.stats(OWNER).pinned_pages == 0
+
+    run(go())

@@ -34,10 +34,10 @@ from scapy.packet import Raw
 
 from model.records import DropReason
 from tb.common import deadline, reset, seeded_rng, start_clock
+from tb.xgmii import ERROR, IDLE, START, TERM, GapMonitor
 
 CLK_NS = 6.4  # 156.25 MHz
 PREAMBLE = b"\x55" * 7 + b"\xd5"
-IDLE, START, TERM, ERROR = 0x07, 0xFB, 0xFD, 0xFE
 GOOD_MAX = 9018  # largest untagged jumbo, FCS included
 LATENCY_CYCLES = 4  # edge sampling the last /T/ -> edge sampling its tlast, at line rate
 
@@ -444,49 +444,6 @@ async def status_priority_is_xgmii_runt_oversize_fcs_mac_control(dut: Any) -> No
     ]
     items += [tb.case.good(udp_l2(64, rng), "good at the end")]
     await tb.send_and_check(items)
-
-
-class GapMonitor:
-    """Measures inter-frame gaps on the XGMII bus itself: bytes from /T/ to the next /S/."""
-
-    IDLE_WORD = int.from_bytes(bytes([IDLE] * 8), "little")
-
-    def __init__(self, dut: Any) -> None:
-        self.dut = dut
-        self.gaps: list[int] = []
-        self.starts = 0
-        self.last_term_ns = 0.0
-        self._pos = 0
-        self._last_term = -1
-        self._task = cocotb.start_soon(self._run())
-
-    async def _run(self) -> None:
-        rxd, rxc = self.dut.xgmii_rxd, self.dut.xgmii_rxc
-        edge = RisingEdge(self.dut.clk)
-        while True:
-            await edge
-            ctrl = int(rxc.value)
-            if ctrl:
-                data = int(rxd.value)
-                if ctrl != 0xFF or data != self.IDLE_WORD:
-                    self._scan(ctrl, data)
-            self._pos += 8
-
-    def _scan(self, ctrl: int, data: int) -> None:
-        for lane in range(8):
-            if ctrl >> lane & 1:
-                c = data >> (8 * lane) & 0xFF
-                if c == TERM:
-                    self._last_term = self._pos + lane
-                    self.last_term_ns = get_sim_time("ns")
-                elif c == START:
-                    self.starts += 1
-                    if self._last_term >= 0:
-                        self.gaps.append(self._pos + lane - self._last_term)
-                    self._last_term = -1
-
-    def stop(self) -> None:
-        self._task.cancel()
 
 
 @cocotb.test()
