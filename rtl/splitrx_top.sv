@@ -11,10 +11,6 @@
 // The hard IP's s_axis_rq_tready and s_axis_cc_tready are 4 identical bits; this core takes
 // one (bit 0 on a board). That is also what cocotbext-pcie needs under cocotb 2.x, whose
 // RisingEdge refuses multi-bit signals (../shared/TOOLCHAIN.md).
-//
-// The MAC cannot be back-pressured. The packet FIFO behind the crossing takes a beat every
-// user clock (it drops whole frames when full), so the crossing drains 250/156.25 times
-// faster than the MAC fills it and never overflows.
 module splitrx_top #(
     // PCIe user interface width in bits
     parameter int AXIS_PCIE_W = 256,
@@ -77,60 +73,26 @@ module splitrx_top #(
     input  wire [2:0]                cfg_max_read_req
 );
 
-    // ---------------------------------------------------------------- MAC
-    logic [63:0] mac_tdata;
-    logic [7:0]  mac_tkeep;
-    logic        mac_tvalid, mac_tlast;
-    logic [4:0]  mac_tuser;
-
-    mac_rx #(
-        .MAX_FRAME_BYTES(MAX_FRAME_BYTES),
-        .FCS_KEEP(1'b0)
-    ) mac_rx_inst (
-        .clk(mac_clk),
-        .rst(mac_rst),
-        .xgmii_rxd,
-        .xgmii_rxc,
-        .m_axis_tdata(mac_tdata),
-        .m_axis_tkeep(mac_tkeep),
-        .m_axis_tvalid(mac_tvalid),
-        .m_axis_tlast(mac_tlast),
-        .m_axis_tuser(mac_tuser)
-    );
-
-    // ---------------------------------------------------------------- clock crossing
+    // ---------------------------------------------------------------- front end
     logic [63:0] rx_tdata;
     logic [7:0]  rx_tkeep;
     logic        rx_tvalid, rx_tready, rx_tlast;
     logic [4:0]  rx_tuser;
-    logic        cdc_tready, cdc_full, cdc_empty;
-    logic [5:0]  cdc_level;
+    logic        cdc_overflow;
 
-    async_frame_fifo #(
-        .DATA_W(64),
-        .USER_W(5),
-        .DEPTH_LOG2(5),
+    rx_frontend #(
+        .MAX_FRAME_BYTES(MAX_FRAME_BYTES),
         .SIM_JITTER_EN(SIM_JITTER_EN)
-    ) cdc_inst (
-        .s_clk(mac_clk),
-        .s_rst(mac_rst),
-        .m_clk(clk),
-        .m_rst(rst),
-        .s_axis_tdata(mac_tdata),
-        .s_axis_tkeep(mac_tkeep),
-        .s_axis_tlast(mac_tlast),
-        .s_axis_tuser(mac_tuser),
-        .s_axis_tvalid(mac_tvalid),
-        .s_axis_tready(cdc_tready),
-        .s_full(cdc_full),
-        .s_level(cdc_level),
+    ) frontend_inst (
+        .mac_clk, .mac_rst, .xgmii_rxd, .xgmii_rxc,
+        .clk, .rst,
         .m_axis_tdata(rx_tdata),
         .m_axis_tkeep(rx_tkeep),
-        .m_axis_tlast(rx_tlast),
-        .m_axis_tuser(rx_tuser),
         .m_axis_tvalid(rx_tvalid),
         .m_axis_tready(rx_tready),
-        .m_empty(cdc_empty)
+        .m_axis_tlast(rx_tlast),
+        .m_axis_tuser(rx_tuser),
+        .cdc_overflow
     );
 
     // ---------------------------------------------------------------- core
@@ -161,9 +123,10 @@ module splitrx_top #(
         .cfg_max_payload, .cfg_max_read_req
     );
 
-    // cdc_tready is always 1 in operation (see above); status outputs are for debug
+    // cdc_overflow is visible in simulation (frontend_inst.cdc_overflow); it cannot be set
+    // while the packet FIFO takes a beat every user clock
     logic unused;
-    assign unused = ^{cdc_tready, cdc_full, cdc_level, cdc_empty};
+    assign unused = cdc_overflow;
 
 endmodule
 

@@ -61,6 +61,7 @@ TOPS: dict[str, tuple[str, ...]] = {
         "sync_2ff",
         "async_fifo",
         "async_frame_fifo",
+        "rx_frontend",
         "splitrx_top",
     ),
 }
