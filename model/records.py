@@ -85,6 +85,16 @@ class RssType(enum.IntEnum):
     IPV6_UDP = 6
 
 
+class SteerRule(enum.IntEnum):
+    """Which rx_steer rule placed (or dropped) a frame."""
+
+    MATCH = 0  # unicast destination MAC (+ VLAN) found in the steering table
+    BROADCAST = 1  # ff:ff:ff:ff:ff:ff -> RSS over host queues
+    MULTICAST = 2  # other group address -> RSS over host queues
+    PROMISC = 3  # unmatched unicast, promiscuous mode -> RSS over host queues
+    FILTERED = 4  # unmatched unicast -> dropped as filtered
+
+
 class CplStatus(enum.IntEnum):
     """Completion status: OK, or the group was skipped and must be recycled by the host."""
 
@@ -260,6 +270,7 @@ ENUMS: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = (
     L4Type,
     CsumStatus,
     RssType,
+    SteerRule,
     CplStatus,
     DescFlags,
     CplFlags,

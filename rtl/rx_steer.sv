@@ -67,11 +67,12 @@ module rx_steer #(
     import splitrx_records_pkg::*;
 
     // Which rule decided (m_res_rule).
-    localparam logic [2:0] RULE_MATCH     = 3'd0;
-    localparam logic [2:0] RULE_BROADCAST = 3'd1;
-    localparam logic [2:0] RULE_MULTICAST = 3'd2;
-    localparam logic [2:0] RULE_PROMISC   = 3'd3;
-    localparam logic [2:0] RULE_FILTERED  = 3'd4;
+    // Rule codes: model/records.py SteerRule, via the generated package
+    localparam logic [2:0] RULE_MATCH     = 3'(STEER_RULE_MATCH);
+    localparam logic [2:0] RULE_BROADCAST = 3'(STEER_RULE_BROADCAST);
+    localparam logic [2:0] RULE_MULTICAST = 3'(STEER_RULE_MULTICAST);
+    localparam logic [2:0] RULE_PROMISC   = 3'(STEER_RULE_PROMISC);
+    localparam logic [2:0] RULE_FILTERED  = 3'(STEER_RULE_FILTERED);
 
     localparam int unsigned IDX_W = $clog2(ENTRIES);
 

@@ -58,6 +58,13 @@ package splitrx_records_pkg;
     localparam int RSS_TYPE_IPV6_UDP = 6;
     localparam int RSS_TYPE_COUNT = 7;
 
+    localparam int STEER_RULE_MATCH = 0;
+    localparam int STEER_RULE_BROADCAST = 1;
+    localparam int STEER_RULE_MULTICAST = 2;
+    localparam int STEER_RULE_PROMISC = 3;
+    localparam int STEER_RULE_FILTERED = 4;
+    localparam int STEER_RULE_COUNT = 5;
+
     localparam int CPL_STATUS_OK = 0;
     localparam int CPL_STATUS_TOO_LONG_FOR_GROUP = 1;
     localparam int CPL_STATUS_COUNT = 2;
