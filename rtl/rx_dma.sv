@@ -10,6 +10,10 @@
 // posted descriptor (head == tail). A frame longer than its buffer is dropped as
 // too_long_for_group and still completed, with that status, so the host recycles the buffer.
 //
+// The completion carries the parser's verdicts: L3/L4 types, IPv4 header and L4 checksum
+// status, the CHECKSUM_COMPLETE sum, the outermost VLAN TCI (flag VLAN) and MALFORMED when
+// the L3 header is inconsistent with the frame.
+//
 // Limits of this version (the multi-queue engine replaces it): one descriptor per group --
 // a descriptor without EOG puts the queue in error; one descriptor read in flight; FULL
 // placement only; no interrupts (the host polls the completion ring's phase bits).
@@ -29,6 +33,9 @@ module rx_dma #(
     output logic                 s_axis_frame_tready,
     input  wire                  s_axis_frame_tlast,
     input  wire [15:0]           s_axis_frame_tuser,
+    // Parser metadata: header record with every beat, checksum record with tlast
+    input  wire [splitrx_meta_pkg::META_HDR_W-1:0]  s_meta_hdr,
+    input  wire [splitrx_meta_pkg::META_CSUM_W-1:0] s_meta_csum,
 
     // Requests to the PCIe adapter
     output logic [AXIS_W-1:0]    m_axis_req_tdata,
@@ -73,6 +80,7 @@ module rx_dma #(
 
     import splitrx_pcie_pkg::*;
     import splitrx_records_pkg::*;
+    import splitrx_meta_pkg::*;
 
     if (AXIS_W != 256) begin : gen_check_width
         $fatal(0, "rx_dma: only AXIS_W = 256 is implemented (instance %m)");
@@ -119,6 +127,8 @@ module rx_dma #(
     logic [12:0] stream_rem_q, stream_rem_d; // payload bytes left in the current TLP
     req_hdr_t    hdr_q, hdr_d;
     logic [7:0]  cpl_status_q, cpl_status_d;
+    meta_hdr_t   meta_hdr_q, meta_hdr_d;
+    meta_csum_t  meta_csum_q, meta_csum_d;
 
     // Byte accumulator: frame bytes in, TLP payload beats out. Byte k of acc_q is the next
     // payload byte; bytes at and above fill_q are zero.
@@ -173,6 +183,13 @@ module rx_dma #(
         cpl_rec.desc_count  = 8'd1;
         cpl_rec.group_count = 8'd1;
         cpl_rec.status      = cpl_status_q;
+        cpl_rec.l3_type     = 8'(meta_hdr_q.l3_type);
+        cpl_rec.l4_type     = 8'(meta_hdr_q.l4_type);
+        cpl_rec.vlan_tci    = meta_hdr_q.vlan ? meta_hdr_q.vlan_tci : 16'd0;
+        cpl_rec.flags       = 16'(meta_hdr_q.vlan ? CPL_FLAGS_VLAN : 0)
+                            | 16'((meta_hdr_q.l3_type == 2'(L3_TYPE_MALFORMED)) ? CPL_FLAGS_MALFORMED : 0);
+        cpl_rec.csum        = meta_csum_q.csum;
+        cpl_rec.csum_status = {4'd0, meta_csum_q.l4_csum, meta_csum_q.ip4_csum};
         cpl_rec.phase       = {7'd0, ~cpl_lap[0]};
     end
 
@@ -257,6 +274,8 @@ module rx_dma #(
         hdr_d           = hdr_q;
         cpl_status_d    = cpl_status_q;
         frame_in_done_d = frame_in_done_q;
+        meta_hdr_d      = meta_hdr_q;
+        meta_csum_d     = meta_csum_q;
 
         s_axis_frame_tready = 1'b0;
         s_axis_cpl_tready   = 1'b1;   // completions are never held up
@@ -270,6 +289,7 @@ module rx_dma #(
         unique case (state_q)
             ST_IDLE: begin
                 frame_len_d     = s_axis_frame_tuser;
+                meta_hdr_d      = meta_hdr_t'(s_meta_hdr);
                 frame_in_done_d = 1'b0;
                 if (s_axis_frame_tvalid) begin
                     if (!q_enable) begin
@@ -416,6 +436,11 @@ module rx_dma #(
             fill_d = 7'(wr_addr_d[1:0]);
         end
 
+        // the checksum record is valid with the frame's last beat, whichever state takes it
+        if (s_axis_frame_tvalid && s_axis_frame_tready && s_axis_frame_tlast) begin
+            meta_csum_d = meta_csum_t'(s_meta_csum);
+        end
+
         if (q_reset) begin
             desc_head_d  = '0;
             cpl_tail_d   = '0;
@@ -454,6 +479,8 @@ module rx_dma #(
         stream_rem_q    <= stream_rem_d;
         hdr_q           <= hdr_d;
         cpl_status_q    <= cpl_status_d;
+        meta_hdr_q      <= meta_hdr_d;
+        meta_csum_q     <= meta_csum_d;
         acc_q           <= acc_d;
         frame_in_done_q <= frame_in_done_d;
     end
@@ -465,6 +492,9 @@ module rx_dma #(
                       s_axis_cpl_tlast, cpl_hdr.tag, cpl_hdr.byte_count, cpl_hdr.lower_addr,
                       cpl_hdr.dw_count, cpl_hdr.request_completed, desc_q.hdr_addr,
                       desc_q.hdr_len, desc_q.data_addr, desc_q.data_len, desc_q.flags,
+                      meta_hdr_q.l2_end, meta_hdr_q.l3_end, meta_hdr_q.l4_end, meta_hdr_q.l2_ok,
+                      meta_hdr_q.l3_ok, meta_hdr_q.l4_ok, meta_hdr_q.fragment,
+                      meta_hdr_q.hdr_overflow, meta_hdr_q.malformed,
                       q_desc_size_log2, wr_end_d[1:0], cpl_lap[15:1]};
 
 endmodule

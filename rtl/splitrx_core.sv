@@ -4,7 +4,7 @@
 `default_nettype none
 
 // splitrx core, all in the PCIe user clock domain: frames from the clock-crossing FIFO
-// through the packet FIFO and the RX DMA engine to the Xilinx UltraScale+ PCIe user
+// through the packet FIFO, the header parser and the RX DMA engine to the Xilinx UltraScale+ PCIe user
 // interface (RQ/RC/CQ/CC, 256-bit at 250 MHz), with the register block and counters.
 //
 // PCIe port naming and the one-bit tready: see splitrx_top.
@@ -207,6 +207,32 @@ module splitrx_core #(
         .level_bytes(fifo_level)
     );
 
+    // ---------------------------------------------------------------- parser
+    logic [63:0] parsed_tdata;
+    logic [7:0]  parsed_tkeep;
+    logic        parsed_tvalid, parsed_tready, parsed_tlast;
+    logic [15:0] parsed_tuser;
+    logic [splitrx_meta_pkg::META_HDR_W-1:0]  meta_hdr;
+    logic [splitrx_meta_pkg::META_CSUM_W-1:0] meta_csum;
+
+    rx_parser parser_inst (
+        .clk, .rst,
+        .s_axis_tdata(frame_tdata),
+        .s_axis_tkeep(frame_tkeep),
+        .s_axis_tvalid(frame_tvalid),
+        .s_axis_tready(frame_tready),
+        .s_axis_tlast(frame_tlast),
+        .s_axis_tuser(frame_tuser),
+        .m_axis_tdata(parsed_tdata),
+        .m_axis_tkeep(parsed_tkeep),
+        .m_axis_tvalid(parsed_tvalid),
+        .m_axis_tready(parsed_tready),
+        .m_axis_tlast(parsed_tlast),
+        .m_axis_tuser(parsed_tuser),
+        .m_meta_hdr(meta_hdr),
+        .m_meta_csum(meta_csum)
+    );
+
     // ---------------------------------------------------------------- RX DMA (queue 0)
     logic [AXIS_PCIE_W-1:0]    dma_req_tdata;
     logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep;
@@ -229,12 +255,14 @@ module splitrx_core #(
         .AXIS_W(AXIS_PCIE_W)
     ) rx_dma_inst (
         .clk, .rst,
-        .s_axis_frame_tdata(frame_tdata),
-        .s_axis_frame_tkeep(frame_tkeep),
-        .s_axis_frame_tvalid(frame_tvalid),
-        .s_axis_frame_tready(frame_tready),
-        .s_axis_frame_tlast(frame_tlast),
-        .s_axis_frame_tuser(frame_tuser),
+        .s_axis_frame_tdata(parsed_tdata),
+        .s_axis_frame_tkeep(parsed_tkeep),
+        .s_axis_frame_tvalid(parsed_tvalid),
+        .s_axis_frame_tready(parsed_tready),
+        .s_axis_frame_tlast(parsed_tlast),
+        .s_axis_frame_tuser(parsed_tuser),
+        .s_meta_hdr(meta_hdr),
+        .s_meta_csum(meta_csum),
         .m_axis_req_tdata(dma_req_tdata),
         .m_axis_req_tkeep(dma_req_tkeep),
         .m_axis_req_tvalid(dma_req_tvalid),

@@ -38,6 +38,7 @@ RTL_PACKAGES = (
     RTL / "generated" / "splitrx_records_pkg.sv",
     RTL / "generated" / "splitrx_csr_pkg.sv",
     RTL / "splitrx_pcie_pkg.sv",
+    RTL / "splitrx_meta_pkg.sv",
 )
 
 # Modules under each top, leaves first.
@@ -49,6 +50,7 @@ _CORE = (
     "req_mux",
     "dma_test",
     "rx_fifo",
+    "rx_parser",
     "rx_dma",
     "splitrx_core",
 )
