@@ -32,10 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from model.hostmem import GuestRam
-from model.records import CplStatus, DescFlags, RxCompletion, RxDescriptor
+from model.records import CplStatus, CsumStatus, DescFlags, L3Type, RxCompletion, RxDescriptor
 from model.virtio import (
     VIRTIO_F_VERSION_1,
+    VIRTIO_NET_F_GUEST_CSUM,
     VIRTIO_NET_F_MRG_RXBUF,
+    VIRTIO_NET_HDR_F_DATA_VALID,
     VIRTIO_NET_HDR_V1_SIZE,
     VIRTIO_RING_F_EVENT_IDX,
     VIRTIO_RING_F_INDIRECT_DESC,
@@ -83,6 +85,19 @@ class _InFlight:
     length: int
     buffer: PoolBuffer
     desc: RxDescriptor
+
+
+def net_hdr_flags(c: RxCompletion, features: int) -> int:
+    """virtio_net_hdr flags for a completion: DATA_VALID only when the guest negotiated
+    VIRTIO_NET_F_GUEST_CSUM, the NIC verified the TCP/UDP checksum good and, for IPv4, the
+    header checksum good too (DESIGN.md)."""
+    if not has_feature(features, VIRTIO_NET_F_GUEST_CSUM):
+        return 0
+    if c.l4_csum is not CsumStatus.GOOD:
+        return 0
+    if c.l3_type == L3Type.IPV4 and c.ipv4_csum is not CsumStatus.GOOD:
+        return 0
+    return VIRTIO_NET_HDR_F_DATA_VALID
 
 
 class VhostNetRx:
@@ -334,7 +349,8 @@ class VhostNetRx:
                 f"completion {c} does not fit guest buffer of {inf.length} bytes "
                 "(one descriptor, one group)"
             )
-        self.ram.write(inf.gpa, VirtioNetHdr(num_buffers=1).pack())
+        flags = net_hdr_flags(c, self.features)
+        self.ram.write(inf.gpa, VirtioNetHdr(flags=flags, num_buffers=1).pack())
         return length
 
     # -- teardown ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxQueue
 from sw.page_pool import PagePool
-from sw.vhost import VhostNetRx
+from sw.vhost import DEFAULT_FEATURES, VhostNetRx
 from tb.common import deadline
 from tb.pcie import PcieHarness
 
@@ -66,6 +66,7 @@ class SystemRig:
         read_latency_ns: float = 0.0,
         ram_size: int = 1 << 20,
         reuse: bool = True,
+        features: int = DEFAULT_FEATURES,
     ) -> None:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb.system")
@@ -77,7 +78,7 @@ class SystemRig:
         self.owner = "guest0"
         self.guest_num, self.nic_entries = guest_num, nic_entries
         self.buf_size, self.quota_pages = buf_size, quota_pages
-        self.ram_size, self.reuse = ram_size, reuse
+        self.ram_size, self.reuse, self.features = ram_size, reuse, features
         self.received: list[RxFrame] = []
 
     async def start(self) -> SystemRig:
@@ -100,11 +101,12 @@ class SystemRig:
         )
         self.pool.register(self.owner, self.ram, self.quota_pages)
         self.guest = GuestVirtioNetRx(
-            self.ram, self.guest_num, buf_size=self.buf_size, reuse=self.reuse
-        )
+            self.ram, self.guest_num, buf_size=self.buf_size, reuse=self.reuse,
+            features=self.features,
+        )  # fmt: skip
         self.backend = VhostNetRx(
             self.queue, self.pool, self.owner, self.ram, self.guest.layout,
-            notify=self.guest.interrupt,
+            notify=self.guest.interrupt, features=self.features,
         )  # fmt: skip
         self.guest.kick = self.backend.kick
         self.guest.fill()

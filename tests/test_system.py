@@ -15,6 +15,7 @@ COCOTB_TESTS = [
     "guest_reads_back_every_good_frame_byte_exact",
     "bad_fcs_frame_is_dropped_and_counted",
     "empty_guest_ring_drops_as_no_buffer",
+    "checksum_verdicts_reach_the_guest_as_data_valid",
 ]
 
 

@@ -18,9 +18,11 @@ from scapy.packet import Raw
 from model.hostmem import PAGE_SIZE, POISON_BYTE, GuestRam, HostMemory
 from model.iommu import Iommu
 from model.nic_model import FakeNic, Prediction
-from model.records import DropReason
+from model.records import CsumStatus, DropReason, L3Type, RxCompletion
 from model.tracker import DmaWriteTracker
 from model.virtio import (
+    VIRTIO_NET_F_GUEST_CSUM,
+    VIRTIO_NET_HDR_F_DATA_VALID,
     VIRTIO_NET_HDR_V1_SIZE,
     VRING_DESC_F_NEXT,
     VRING_DESC_F_WRITE,
@@ -30,7 +32,7 @@ from model.virtio import (
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxQueue
 from sw.page_pool import PagePool
-from sw.vhost import DEFAULT_FEATURES, VhostNetRx
+from sw.vhost import DEFAULT_FEATURES, VhostNetRx, net_hdr_flags
 
 RID = 0x0100
 OWNER = "guest0"
@@ -401,3 +403,26 @@ def test_chain_larger_than_the_whole_quota_is_invalid_not_retried_forever() -> N
         assert r.pool.stats(OWNER).pinned_pages == 0
 
     run(go())
+
+
+@pytest.mark.parametrize(
+    ("guest_csum", "l3", "ip4", "l4", "valid"),
+    [
+        (True, L3Type.IPV4, CsumStatus.GOOD, CsumStatus.GOOD, True),
+        (True, L3Type.IPV4, CsumStatus.BAD, CsumStatus.GOOD, False),  # header checksum bad
+        (True, L3Type.IPV4, CsumStatus.GOOD, CsumStatus.BAD, False),
+        (True, L3Type.IPV4, CsumStatus.GOOD, CsumStatus.NOT_CHECKED, False),  # e.g. fragment
+        (True, L3Type.IPV6, CsumStatus.NOT_CHECKED, CsumStatus.GOOD, True),  # no v6 hdr csum
+        (True, L3Type.IPV6, CsumStatus.NOT_CHECKED, CsumStatus.BAD, False),
+        (True, L3Type.NONE, CsumStatus.NOT_CHECKED, CsumStatus.NOT_CHECKED, False),
+        (False, L3Type.IPV4, CsumStatus.GOOD, CsumStatus.GOOD, False),  # not negotiated
+    ],
+)
+def test_data_valid_only_for_verified_checksums_when_negotiated(
+    guest_csum: bool, l3: L3Type, ip4: CsumStatus, l4: CsumStatus, valid: bool
+) -> None:
+    fields = {f.name: 0 for f in RxCompletion.field_layouts()}
+    fields.update(l3_type=l3, csum_status=ip4 | l4 << 2)
+    features = DEFAULT_FEATURES | (1 << VIRTIO_NET_F_GUEST_CSUM if guest_csum else 0)
+    flags = net_hdr_flags(RxCompletion(**fields), features)
+    assert flags == (VIRTIO_NET_HDR_F_DATA_VALID if valid else 0)
