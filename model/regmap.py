@@ -55,7 +55,7 @@ CAP_QUEUES = Reg(0x0008, {"rx_queues": Field(0, 8, 0x1), "msix_vectors": Field(8
 CAP_TABLES = Reg(0x000c, {"mac_entries": Field(0, 8, 0x10), "rss_entries": Field(8, 8, 0x80), "rss_key_bytes": Field(16, 8, 0x28)})
 CAP_DATAPATH = Reg(0x0010, {"pcie_bytes": Field(0, 8, 0x20), "mac_bytes": Field(8, 8, 0x8), "desc_bytes": Field(16, 8, 0x20), "cpl_bytes": Field(24, 8, 0x20)})
 SCRATCH = Reg(0x0014, {"value": Field(0, 32, 0x0)})
-ERR_STATUS = Reg(0x0018, {"mmio_bad_access": Field(0, 1, 0x0), "dma_test_bad_req": Field(1, 1, 0x0)})
+ERR_STATUS = Reg(0x0018, {"mmio_bad_access": Field(0, 1, 0x0), "dma_test_bad_req": Field(1, 1, 0x0), "msix_bad_vector": Field(2, 1, 0x0)})
 PCIE_CFG = Reg(0x001c, {"max_payload": Field(0, 3, 0x0), "max_read_req": Field(4, 3, 0x0)})
 DMA_TEST_ADDR_LO = Reg(0x0040, {"addr": Field(0, 32, 0x0)})
 DMA_TEST_ADDR_HI = Reg(0x0044, {"addr": Field(0, 32, 0x0)})
@@ -69,7 +69,9 @@ DMA_TEST_DATA = Reg(0x0060, {"data": Field(0, 32, 0x0)})
 DROP = RegFile(0x0100, 0x8, 11, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
 RX_FRAMES = RegFile(0x0180, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
 RX_BYTES = RegFile(0x0188, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
-RXQ = RegFile(0x1000, 0x40, 1, {"CTRL": Reg(0x00, {"enable": Field(0, 1, 0x0), "reset": Field(1, 1, 0x0)}), "STATUS": Reg(0x04, {"error": Field(0, 1, 0x0), "error_code": Field(8, 8, 0x0)}), "DESC_BASE_LO": Reg(0x08, {"addr": Field(0, 32, 0x0)}), "DESC_BASE_HI": Reg(0x0c, {"addr": Field(0, 32, 0x0)}), "DESC_SIZE": Reg(0x10, {"log2": Field(0, 5, 0x0)}), "DESC_TAIL": Reg(0x14, {"index": Field(0, 16, 0x0)}), "DESC_HEAD": Reg(0x18, {"index": Field(0, 16, 0x0)}), "DATA_OFFSET": Reg(0x1c, {"bytes": Field(0, 12, 0x0)}), "CPL_BASE_LO": Reg(0x20, {"addr": Field(0, 32, 0x0)}), "CPL_BASE_HI": Reg(0x24, {"addr": Field(0, 32, 0x0)}), "CPL_SIZE": Reg(0x28, {"log2": Field(0, 5, 0x0)}), "CPL_HEAD": Reg(0x2c, {"index": Field(0, 16, 0x0)}), "CPL_TAIL": Reg(0x30, {"index": Field(0, 16, 0x0)})})
+MSIX_MSGS = RegFile(0x0190, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+MSIX_DROPS = RegFile(0x0198, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+RXQ = RegFile(0x1000, 0x40, 1, {"CTRL": Reg(0x00, {"enable": Field(0, 1, 0x0), "reset": Field(1, 1, 0x0)}), "STATUS": Reg(0x04, {"error": Field(0, 1, 0x0), "error_code": Field(8, 8, 0x0)}), "DESC_BASE_LO": Reg(0x08, {"addr": Field(0, 32, 0x0)}), "DESC_BASE_HI": Reg(0x0c, {"addr": Field(0, 32, 0x0)}), "DESC_SIZE": Reg(0x10, {"log2": Field(0, 5, 0x0)}), "DESC_TAIL": Reg(0x14, {"index": Field(0, 16, 0x0)}), "DESC_HEAD": Reg(0x18, {"index": Field(0, 16, 0x0)}), "DATA_OFFSET": Reg(0x1c, {"bytes": Field(0, 12, 0x0)}), "CPL_BASE_LO": Reg(0x20, {"addr": Field(0, 32, 0x0)}), "CPL_BASE_HI": Reg(0x24, {"addr": Field(0, 32, 0x0)}), "CPL_SIZE": Reg(0x28, {"log2": Field(0, 5, 0x0)}), "CPL_HEAD": Reg(0x2c, {"index": Field(0, 16, 0x0)}), "CPL_TAIL": Reg(0x30, {"index": Field(0, 16, 0x0)}), "IRQ": Reg(0x34, {"vector": Field(0, 6, 0x0), "enable": Field(8, 1, 0x0)})})
 MSIX_TABLE_OFFSET = 0x8000
 MSIX_TABLE_BYTES = 256
 MSIX_PBA_OFFSET = 0x9000
@@ -95,5 +97,7 @@ REGFILES: dict[str, RegFile] = {
     "DROP": DROP,
     "RX_FRAMES": RX_FRAMES,
     "RX_BYTES": RX_BYTES,
+    "MSIX_MSGS": MSIX_MSGS,
+    "MSIX_DROPS": MSIX_DROPS,
     "RXQ": RXQ,
 }

@@ -42,10 +42,9 @@ module req_mux #(
     logic last_q, last_d;       // input granted last (round robin)
     logic sel;
 
+    // Three separate blocks (selection, ready, next state) so that Verilator sees no
+    // combinational loop when arbiters are cascaded: valid never depends on ready.
     always_comb begin
-        locked_d = locked_q;
-        sel_d    = sel_q;
-        last_d   = last_q;
         if (locked_q) begin
             sel = sel_q;
         end else if (s0_axis_tvalid && s1_axis_tvalid) begin
@@ -53,15 +52,22 @@ module req_mux #(
         end else begin
             sel = s1_axis_tvalid;
         end
+        m_axis_tdata  = sel ? s1_axis_tdata  : s0_axis_tdata;
+        m_axis_tkeep  = sel ? s1_axis_tkeep  : s0_axis_tkeep;
+        m_axis_tvalid = sel ? s1_axis_tvalid : s0_axis_tvalid;
+        m_axis_tlast  = sel ? s1_axis_tlast  : s0_axis_tlast;
+        m_axis_tuser  = sel ? s1_axis_tuser  : s0_axis_tuser;
+    end
 
-        m_axis_tdata   = sel ? s1_axis_tdata  : s0_axis_tdata;
-        m_axis_tkeep   = sel ? s1_axis_tkeep  : s0_axis_tkeep;
-        m_axis_tvalid  = sel ? s1_axis_tvalid : s0_axis_tvalid;
-        m_axis_tlast   = sel ? s1_axis_tlast  : s0_axis_tlast;
-        m_axis_tuser   = sel ? s1_axis_tuser  : s0_axis_tuser;
+    always_comb begin
         s0_axis_tready = m_axis_tready && !sel;
         s1_axis_tready = m_axis_tready && sel;
+    end
 
+    always_comb begin
+        locked_d = locked_q;
+        sel_d    = sel_q;
+        last_d   = last_q;
         if (m_axis_tvalid && m_axis_tready) begin
             locked_d = !m_axis_tlast;
             sel_d    = sel;

@@ -16,7 +16,7 @@
 //
 // Limits of this version (the multi-queue engine replaces it): one descriptor per group --
 // a descriptor without EOG puts the queue in error; one descriptor read in flight; FULL
-// placement only; no interrupts (the host polls the completion ring's phase bits).
+// placement only; one interrupt per completion (no moderation yet).
 module rx_dma #(
     // PCIe request/completion stream width in bits
     parameter int AXIS_W = 256,
@@ -64,6 +64,14 @@ module rx_dma #(
     input  wire [15:0]           q_cpl_head,
     input  wire                  q_reset,          // pulse: clear pointers and error
     input  wire [2:0]            cfg_max_payload,  // MPS = 128 << value bytes
+    input  wire                  q_irq_enable,
+    input  wire [5:0]            q_irq_vector,
+
+    // Interrupt request to the MSI-X block, raised after a completion record has been
+    // accepted on the request stream (so the message follows the record it announces)
+    output logic                 irq_valid,
+    input  wire                  irq_ready,
+    output logic [5:0]           irq_vector,
 
     // Queue status
     output logic [15:0]          q_desc_head,
@@ -118,6 +126,7 @@ module rx_dma #(
     logic [7:0]  error_code_q, error_code_d;
     logic [3:0]  drop_reason_q, drop_reason_d;
     logic [31:0] timer_q, timer_d;
+    logic        irq_pend_q, irq_pend_d;   // a completion written since the last message
 
     // Frame in progress (datapath: no reset)
     rx_desc_t    desc_q, desc_d;
@@ -276,6 +285,10 @@ module rx_dma #(
         frame_in_done_d = frame_in_done_q;
         meta_hdr_d      = meta_hdr_q;
         meta_csum_d     = meta_csum_q;
+        irq_pend_d      = irq_pend_q;
+        if (irq_valid && irq_ready) begin
+            irq_pend_d = 1'b0;
+        end
 
         s_axis_frame_tready = 1'b0;
         s_axis_cpl_tready   = 1'b1;   // completions are never held up
@@ -401,6 +414,7 @@ module rx_dma #(
             ST_CPL: begin
                 if (m_axis_req_tready) begin
                     cpl_tail_d = cpl_tail_q + 16'd1;
+                    irq_pend_d = q_irq_enable;
                     ev_delivered = (cpl_status_q == 8'(CPL_STATUS_OK));
                     state_d = ST_IDLE;
                 end
@@ -449,6 +463,9 @@ module rx_dma #(
         end
     end
 
+    assign irq_valid    = irq_pend_q;
+    assign irq_vector   = q_irq_vector;
+
     assign q_desc_head  = desc_head_q;
     assign q_cpl_tail   = cpl_tail_q;
     assign q_error      = error_q;
@@ -462,6 +479,7 @@ module rx_dma #(
             error_q      <= 1'b0;
             error_code_q <= ERR_NONE;
             fill_q       <= '0;
+            irq_pend_q   <= 1'b0;
         end else begin
             state_q      <= state_d;
             desc_head_q  <= desc_head_d;
@@ -469,6 +487,7 @@ module rx_dma #(
             error_q      <= error_d;
             error_code_q <= error_code_d;
             fill_q       <= fill_d;
+            irq_pend_q   <= irq_pend_d;
         end
         drop_reason_q   <= drop_reason_d;
         timer_q         <= timer_d;

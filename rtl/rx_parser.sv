@@ -27,20 +27,23 @@
 // when the tlast beat reaches m_axis.
 //
 // Timing, in clocks of clk (deterministic):
-// - The parse of a frame starts with its first beat and takes one clock per header plus two,
-//   waiting for the bytes it reads. The first beat of the next frame is accepted when the parse
-//   of the current one has ended (no other rule stalls s_axis but a full frame buffer), so
-//   back-to-back frames go through at one beat per clock whenever a frame's parse ends by its
-//   last beat: any 60-byte frame (64 B on the wire) of the kinds parsed here does; 60-byte
-//   frames back to back take 8 clocks each (measured in tests/sim/rx_parser_tb.py).
-// - A frame's first beat is on m_axis 4 clocks after its parse ends (record FIFO, RAM read,
-//   checksum stage, output register); the frame buffer absorbs that delay, the frame is not
-//   slowed down by it.
+// - The parse of a frame starts with its first beat and takes one clock per header (a VLAN
+//   tag, the IPv4 or IPv6 header, each extension header, TCP or UDP), each taken as soon as
+//   the bytes it reads are in; the record is pushed in the clock of the last step, and the next
+//   frame's first beat is accepted in that same clock. So s_axis stalls only when a frame's
+//   parse has not ended by the clock after its last beat (or the frame buffer or the record
+//   FIFO is full): never seen for well-formed frames of 60 B or more in the tests; frames of
+//   a few beats (runts, dropped upstream) may cost a clock or two.
+// - A frame's first beat is on m_axis 4 clocks after the clock its parse ended (record FIFO,
+//   RAM read, checksum stage, output register); 10 clocks after it went in for a 60-byte
+//   IPv4/TCP frame. The output's lag behind the input grows, one bubble at a time, to the
+//   longest parse seen, and then stays: back-to-back 60-byte frames (64 B on the wire) take
+//   8 clocks each, one beat per clock (tests/sim/rx_parser_tb.py asserts it).
 // - Back-pressure: m_axis_tready stalls the output pipeline as a whole; the frame buffer fills
 //   and s_axis_tready falls. Nothing is lost or reordered.
 //
-// Header record m_meta_hdr (HDR_W = 75 bits; offsets in bytes from the frame's first byte,
-// 0 when the matching *_ok bit is 0):
+// Header record m_meta_hdr (splitrx_meta_pkg::meta_hdr_t, 75 bits; offsets in bytes from the
+// frame's first byte, 0 when the matching *_ok bit is 0):
 //   [15:0]  l2_end     end of the Ethernet header incl. VLAN tags = start of L3
 //   [31:16] l3_end     end of the IPv4 header incl. options / of the IPv6 header incl.
 //                      extension headers = start of L4
@@ -59,7 +62,7 @@
 //                      everything after it are not reported)
 //   [74]    malformed  a header is inconsistent with the frame (list below): the parse stops
 //                      there; no offset past the last consistent header is reported
-// Checksum record m_meta_csum (CSUM_W = 20 bits):
+// Checksum record m_meta_csum (splitrx_meta_pkg::meta_csum_t, 20 bits):
 //   [15:0]  csum       CHECKSUM_COMPLETE: 16-bit one's-complement sum (end-around carry) of
 //                      the frame bytes from offset 14 to the end, VLAN tags, IP padding and
 //                      everything else included (FCS is not in the frame), as big-endian
@@ -106,17 +109,24 @@
 //   | 12 doff*| ...    |     +--------+--------+
 //   +--------+---------+
 //
-// Malformed (l3_type MALFORMED, only l2_end reported): the frame ends inside the Ethernet
-// header or a VLAN tag (then nothing is reported, l3_type NONE); an IPv4 EtherType with
-// version != 4, IHL < 5, IHL*4 beyond the frame, total length < IHL*4 or beyond the frame (the
-// frame shorter than 20 bytes of header included); an IPv6 EtherType with version != 6, the
-// frame shorter than the 40-byte header, 40 + payload length beyond the frame, an extension
-// header not inside the payload length. Malformed at L4 (l3 reported, l4_type TCP/UDP, l4_ok
-// 0): a TCP header (20 B, then data offset * 4 B) or UDP header (8 B) not inside the IP
-// payload, or TCP data offset < 5. An IP length shorter than the frame is padding, not an
-// error. A non-first fragment (offset != 0) has l4_type NONE; a first fragment's L4 header is
+// Each header, in order: its minimum size (IPv4 20 B, IPv6 40 B, extension header 8 B, TCP
+// 20 B, UDP 8 B) must lie inside the frame (extension, TCP and UDP headers: inside the IP
+// payload), else malformed; inside MAX_HDR_BYTES, else header overflow (IPv6: a further
+// extension header after MAX_EXT_HDRS is overflow first); then its fields are checked
+// (malformed) and its end must lie inside MAX_HDR_BYTES (else overflow).
+// Malformed, L2 (nothing reported, l3_type NONE): the frame ends inside the Ethernet header or
+// a VLAN tag (tag + next type). Malformed, L3 (l3_type MALFORMED, only l2_end reported): an
+// IPv4 EtherType with version != 4, IHL < 5, IHL*4 beyond the frame, total length < IHL*4 or
+// beyond the frame (the frame shorter than 20 bytes of header included); an IPv6 EtherType
+// with version != 6, the frame shorter than the 40-byte header, 40 + payload length beyond the
+// frame, an extension header not inside the payload. Malformed, L4 (l3 reported, l4_type TCP or
+// UDP, l4_ok 0): the TCP/UDP header not inside the IP payload, TCP data offset < 5. An IP
+// length shorter than the frame is padding, not an error; the UDP length field is not used.
+// A non-first fragment (offset != 0) has l4_type NONE; a first fragment's L4 header is
 // parsed. IPv6 next header 59 (no next header): l4_type NONE; any other non-extension next
-// header / IPv4 protocol but TCP (6) and UDP (17): l4_type OTHER, l4 not reported.
+// header / IPv4 protocol but TCP (6) and UDP (17): l4_type OTHER, l4 not reported. A third
+// VLAN tag, or an inner 0x88A8, ends L2 there with l3_type NONE. Hop-by-hop options are
+// accepted anywhere in the extension header chain.
 //
 // Input contract: tkeep all ones but on the last beat, contiguous from lane 0 there;
 // s_axis_tuser = the frame's length in bytes on every beat (read on the first beat).
@@ -132,10 +142,10 @@ module rx_parser #(
     // Header records of parsed frames that have not started on m_axis, in frames; a power of
     // two, at least 2 (when full, the next frame waits at s_axis).
     parameter int unsigned META_DEPTH_FRAMES = 16,
-    // Width of m_meta_hdr in bits (fixed: the layout above).
-    localparam int unsigned HDR_W            = 75,
-    // Width of m_meta_csum in bits (fixed: the layout above).
-    localparam int unsigned CSUM_W           = 20
+    // Width of m_meta_hdr in bits (splitrx_meta_pkg::meta_hdr_t, the layout above).
+    localparam int unsigned HDR_W            = splitrx_meta_pkg::META_HDR_W,
+    // Width of m_meta_csum in bits (splitrx_meta_pkg::meta_csum_t, the layout above).
+    localparam int unsigned CSUM_W           = splitrx_meta_pkg::META_CSUM_W
 ) (
     input  logic              clk,
     input  logic              rst,
@@ -221,29 +231,9 @@ module rx_parser #(
     // ---------------------------------------------------------------------------------------
     // Records
     // ---------------------------------------------------------------------------------------
-    // m_meta_hdr; first member = most significant bits.
-    typedef struct packed {
-        logic        malformed;     // [74]
-        logic        hdr_overflow;  // [73]
-        logic        fragment;      // [72]
-        logic        vlan;          // [71]
-        logic        l4_ok;         // [70]
-        logic        l3_ok;         // [69]
-        logic        l2_ok;         // [68]
-        logic [1:0]  l4_type;       // [67:66]
-        logic [1:0]  l3_type;       // [65:64]
-        logic [15:0] vlan_tci;      // [63:48]
-        logic [15:0] l4_end;        // [47:32]
-        logic [15:0] l3_end;        // [31:16]
-        logic [15:0] l2_end;        // [15:0]
-    } hdr_t;
-
-    // m_meta_csum.
-    typedef struct packed {
-        logic [1:0]  l4_csum;       // [19:18]
-        logic [1:0]  ip4_csum;      // [17:16]
-        logic [15:0] csum;          // [15:0]
-    } csum_t;
+    // m_meta_hdr and m_meta_csum: one definition, shared with rx_dma.
+    typedef splitrx_meta_pkg::meta_hdr_t  hdr_t;
+    typedef splitrx_meta_pkg::meta_csum_t csum_t;
 
     // What the checksum verdict and the output register need of a frame's record.
     typedef struct packed {
@@ -267,8 +257,8 @@ module rx_parser #(
         logic [15:0] ps_hi;
     } meta_t;
 
-    if ($bits(hdr_t) != HDR_W || $bits(csum_t) != CSUM_W) begin : g_check_layout
-        $fatal(0, "rx_parser: record layout and HDR_W/CSUM_W disagree (instance %m)");
+    if ($bits(hdr_t) != 75 || $bits(csum_t) != 20) begin : g_check_layout
+        $fatal(0, "rx_parser: splitrx_meta_pkg differs from the layout documented here (%m)");
     end
 
     // 16-bit one's-complement fold of a 32-bit sum of 16-bit words (end-around carry).

@@ -68,7 +68,10 @@ module splitrx_core #(
 
     // Configuration status
     input  wire [2:0]                cfg_max_payload,
-    input  wire [2:0]                cfg_max_read_req
+    input  wire [2:0]                cfg_max_read_req,
+    // MSI-X capability state per physical function (bit 0: PF0)
+    input  wire [3:0]                cfg_interrupt_msix_enable,
+    input  wire [3:0]                cfg_interrupt_msix_mask
 );
 
     import splitrx_csr_pkg::*;
@@ -97,7 +100,8 @@ module splitrx_core #(
     );
 
     // ---------------------------------------------------------------- BAR0 decode
-    // Global registers occupy the CPU-interface window of the register block; every other
+    // Global and queue registers occupy the CPU-interface window of the register block, the
+    // MSI-X table and PBA the 8 KiB at 0x8000 (model/regmap.py MSIX_*_OFFSET); every other
     // offset answers with an error on the next cycle.
     localparam int CSR_ADDR_W = SPLITRX_CSR_MIN_ADDR_WIDTH;
 
@@ -107,19 +111,27 @@ module splitrx_core #(
     logic        csr_stall_wr, csr_stall_rd;
     logic        nosel_ack_q;
 
-    assign csr_sel = (reg_addr[BAR0_ADDR_W-1:CSR_ADDR_W] == '0);
+    localparam logic [BAR0_ADDR_W-1:0] MSIX_BASE = BAR0_ADDR_W'('h8000);
+    localparam int MSIX_ADDR_W = 13;
+
+    logic        msix_sel, msix_ack, msix_err;
+    logic [31:0] msix_rd_data;
+
+    assign csr_sel  = (reg_addr[BAR0_ADDR_W-1:CSR_ADDR_W] == '0);
+    assign msix_sel = (reg_addr[BAR0_ADDR_W-1:MSIX_ADDR_W] == MSIX_BASE[BAR0_ADDR_W-1:MSIX_ADDR_W]);
 
     always_ff @(posedge clk) begin
         if (rst) begin
             nosel_ack_q <= 1'b0;
         end else begin
-            nosel_ack_q <= reg_req && !csr_sel;
+            nosel_ack_q <= reg_req && !csr_sel && !msix_sel;
         end
     end
 
-    assign reg_ack     = csr_rd_ack || csr_wr_ack || nosel_ack_q;
-    assign reg_err     = nosel_ack_q || (csr_rd_ack && csr_rd_err) || (csr_wr_ack && csr_wr_err);
-    assign reg_rd_data = csr_rd_data;
+    assign reg_ack     = csr_rd_ack || csr_wr_ack || msix_ack || nosel_ack_q;
+    assign reg_err     = nosel_ack_q || (csr_rd_ack && csr_rd_err) || (csr_wr_ack && csr_wr_err)
+                      || (msix_ack && msix_err);
+    assign reg_rd_data = msix_ack ? msix_rd_data : csr_rd_data;
 
     splitrx_csr__in_t  hwif_in;
     splitrx_csr__out_t hwif_out;
@@ -250,6 +262,8 @@ module splitrx_core #(
     logic        ev_delivered, ev_drop;
     logic [15:0] ev_delivered_bytes;
     logic [3:0]  ev_drop_reason;
+    logic        irq_valid, irq_ready;
+    logic [5:0]  irq_vector;
 
     rx_dma #(
         .AXIS_W(AXIS_PCIE_W)
@@ -285,6 +299,9 @@ module splitrx_core #(
         .q_cpl_head(hwif_out.RXQ[0].CPL_HEAD.index.value),
         .q_reset(hwif_out.RXQ[0].CTRL.reset.value),
         .cfg_max_payload,
+        .q_irq_enable(hwif_out.RXQ[0].IRQ.enable.value),
+        .q_irq_vector(hwif_out.RXQ[0].IRQ.vector.value),
+        .irq_valid, .irq_ready, .irq_vector,
         .q_desc_head, .q_cpl_tail, .q_error, .q_error_code,
         .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason
     );
@@ -296,6 +313,7 @@ module splitrx_core #(
     logic [31:0] drop_hi_q [NUM_REASONS];
     logic [63:0] rx_frames_q, rx_bytes_q;
     logic [31:0] rx_frames_hi_q, rx_bytes_hi_q;
+    logic [31:0] msix_msgs_hi_q, msix_drops_hi_q;
 
     always_ff @(posedge clk) begin
         for (int r = 0; r < NUM_REASONS; r++) begin
@@ -316,6 +334,12 @@ module splitrx_core #(
         if (hwif_out.RX_BYTES.LO.value.swacc) begin
             rx_bytes_hi_q <= rx_bytes_q[63:32];
         end
+        if (hwif_out.MSIX_MSGS.LO.value.swacc) begin
+            msix_msgs_hi_q <= msix_msg_count[63:32];
+        end
+        if (hwif_out.MSIX_DROPS.LO.value.swacc) begin
+            msix_drops_hi_q <= msix_drop_count[63:32];
+        end
         if (rst) begin
             for (int r = 0; r < NUM_REASONS; r++) begin
                 dma_drop_q[r] <= '0;
@@ -325,6 +349,8 @@ module splitrx_core #(
             rx_bytes_q     <= '0;
             rx_frames_hi_q <= '0;
             rx_bytes_hi_q  <= '0;
+            msix_msgs_hi_q  <= '0;
+            msix_drops_hi_q <= '0;
         end
     end
 
@@ -351,21 +377,65 @@ module splitrx_core #(
         hwif_in.RX_FRAMES.HI.value.next = rx_frames_hi_q;
         hwif_in.RX_BYTES.LO.value.next  = rx_bytes_q[31:0];
         hwif_in.RX_BYTES.HI.value.next  = rx_bytes_hi_q;
+        hwif_in.MSIX_MSGS.LO.value.next  = msix_msg_count[31:0];
+        hwif_in.MSIX_MSGS.HI.value.next  = msix_msgs_hi_q;
+        hwif_in.MSIX_DROPS.LO.value.next = msix_drop_count[31:0];
+        hwif_in.MSIX_DROPS.HI.value.next = msix_drops_hi_q;
+        hwif_in.ERR_STATUS.msix_bad_vector.hwset = msix_bad_vector;
         hwif_in.RXQ[0].STATUS.error.next      = q_error;
         hwif_in.RXQ[0].STATUS.error_code.next = q_error_code;
         hwif_in.RXQ[0].DESC_HEAD.index.next   = q_desc_head;
         hwif_in.RXQ[0].CPL_TAIL.index.next    = q_cpl_tail;
     end
 
+    // ---------------------------------------------------------------- MSI-X
+    localparam int MSIX_VECTORS = 16;  // model/regmap.py CAP_QUEUES.msix_vectors
+
+    logic [AXIS_PCIE_W-1:0]    msix_req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] msix_req_tkeep;
+    logic                      msix_req_tvalid, msix_req_tready, msix_req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] msix_req_tuser;
+    logic [63:0] msix_drop_count, msix_msg_count;
+    logic        msix_bad_vector;
+
+    msix #(
+        .VECTORS(MSIX_VECTORS),
+        .AXIS_W(AXIS_PCIE_W)
+    ) msix_inst (
+        .clk, .rst,
+        .reg_req(reg_req && msix_sel),
+        .reg_is_wr,
+        .reg_addr(reg_addr[MSIX_ADDR_W-1:0]),
+        .reg_wr_data,
+        .reg_wr_be,
+        .reg_ack(msix_ack),
+        .reg_err(msix_err),
+        .reg_rd_data(msix_rd_data),
+        .msix_enable(cfg_interrupt_msix_enable[0]),
+        .msix_fn_mask(cfg_interrupt_msix_mask[0]),
+        .irq_valid, .irq_ready, .irq_vector,
+        .irq_drop_count(msix_drop_count),
+        .msg_count(msix_msg_count),
+        .irq_bad_vector(msix_bad_vector),
+        .m_axis_req_tdata(msix_req_tdata),
+        .m_axis_req_tkeep(msix_req_tkeep),
+        .m_axis_req_tvalid(msix_req_tvalid),
+        .m_axis_req_tready(msix_req_tready),
+        .m_axis_req_tlast(msix_req_tlast),
+        .m_axis_req_tuser(msix_req_tuser)
+    );
+
     // ---------------------------------------------------------------- request arbitration
-    logic [AXIS_PCIE_W-1:0]    req_tdata;
-    logic [AXIS_PCIE_W/32-1:0] req_tkeep;
-    logic                      req_tvalid, req_tready, req_tlast;
-    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] req_tuser;
+    // DMA and MSI-X share one arbiter with no buffering, so an interrupt raised after a
+    // completion was accepted leaves after it; the self-test joins in a second arbiter.
+    logic [AXIS_PCIE_W-1:0]    dq_req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] dq_req_tkeep;
+    logic                      dq_req_tvalid, dq_req_tready, dq_req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] dq_req_tuser;
 
     req_mux #(
         .AXIS_W(AXIS_PCIE_W)
-    ) req_mux_inst (
+    ) dma_msix_mux_inst (
         .clk, .rst,
         .s0_axis_tdata(dma_req_tdata),
         .s0_axis_tkeep(dma_req_tkeep),
@@ -373,6 +443,35 @@ module splitrx_core #(
         .s0_axis_tready(dma_req_tready),
         .s0_axis_tlast(dma_req_tlast),
         .s0_axis_tuser(dma_req_tuser),
+        .s1_axis_tdata(msix_req_tdata),
+        .s1_axis_tkeep(msix_req_tkeep),
+        .s1_axis_tvalid(msix_req_tvalid),
+        .s1_axis_tready(msix_req_tready),
+        .s1_axis_tlast(msix_req_tlast),
+        .s1_axis_tuser(msix_req_tuser),
+        .m_axis_tdata(dq_req_tdata),
+        .m_axis_tkeep(dq_req_tkeep),
+        .m_axis_tvalid(dq_req_tvalid),
+        .m_axis_tready(dq_req_tready),
+        .m_axis_tlast(dq_req_tlast),
+        .m_axis_tuser(dq_req_tuser)
+    );
+
+    logic [AXIS_PCIE_W-1:0]    req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] req_tkeep;
+    logic                      req_tvalid, req_tready, req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] req_tuser;
+
+    req_mux #(
+        .AXIS_W(AXIS_PCIE_W)
+    ) test_mux_inst (
+        .clk, .rst,
+        .s0_axis_tdata(dq_req_tdata),
+        .s0_axis_tkeep(dq_req_tkeep),
+        .s0_axis_tvalid(dq_req_tvalid),
+        .s0_axis_tready(dq_req_tready),
+        .s0_axis_tlast(dq_req_tlast),
+        .s0_axis_tuser(dq_req_tuser),
         .s1_axis_tdata(test_req_tdata),
         .s1_axis_tkeep(test_req_tkeep),
         .s1_axis_tvalid(test_req_tvalid),
@@ -420,7 +519,8 @@ module splitrx_core #(
     );
 
     logic unused;
-    assign unused = ^{csr_stall_wr, csr_stall_rd, fifo_frames_good, fifo_level};
+    assign unused = ^{csr_stall_wr, csr_stall_rd, fifo_frames_good, fifo_level,
+                      cfg_interrupt_msix_enable[3:1], cfg_interrupt_msix_mask[3:1]};
 
 endmodule
 

@@ -70,7 +70,10 @@ module splitrx_top #(
 
     // Configuration status
     input  wire [2:0]                cfg_max_payload,
-    input  wire [2:0]                cfg_max_read_req
+    input  wire [2:0]                cfg_max_read_req,
+    // MSI-X capability state per physical function (bit 0: PF0)
+    input  wire [3:0]                cfg_interrupt_msix_enable,
+    input  wire [3:0]                cfg_interrupt_msix_mask
 );
 
     // ---------------------------------------------------------------- front end
@@ -120,7 +123,8 @@ module splitrx_top #(
         .s_axis_cq_tlast, .s_axis_cq_tuser,
         .m_axis_cc_tdata, .m_axis_cc_tkeep, .m_axis_cc_tvalid, .m_axis_cc_tready,
         .m_axis_cc_tlast, .m_axis_cc_tuser,
-        .cfg_max_payload, .cfg_max_read_req
+        .cfg_max_payload, .cfg_max_read_req,
+        .cfg_interrupt_msix_enable, .cfg_interrupt_msix_mask
     );
 
     // cdc_overflow is visible in simulation (frontend_inst.cdc_overflow); it cannot be set

@@ -39,6 +39,9 @@ MAX_RING_ENTRIES = 1 << 15  # DESC_SIZE / CPL_SIZE log2 is at most 15
 SUPPORTED_MAJOR = 0  # register-map major version this driver speaks
 
 
+MSIX_ENTRY_BYTES = 16  # PCI spec: address low, address high, data, vector control
+
+
 class RegisterIO(Protocol):
     """BAR0 access: one 32-bit register per call."""
 
@@ -188,6 +191,27 @@ class NicDriver:
         self.queues[index] = q
         return q
 
+    def _caps(self) -> Capabilities:
+        if self.caps is None:
+            raise DriverError("probe() first")
+        return self.caps
+
+    async def set_msix_vector(
+        self, vector: int, address: int, data: int, *, masked: bool = False
+    ) -> None:
+        """Program MSI-X table entry ``vector`` (message address and data) and set its mask
+        bit. The table lives in BAR0 at regmap.MSIX_TABLE_OFFSET, 16 bytes per entry."""
+        caps = self._caps()
+        if not 0 <= vector < caps.msix_vectors:
+            raise ValueError(f"MSI-X vector {vector} not in 0..{caps.msix_vectors - 1}")
+        if address & 3:
+            raise ValueError(f"MSI-X message address {address:#x} not DWORD aligned")
+        entry = regmap.MSIX_TABLE_OFFSET + MSIX_ENTRY_BYTES * vector
+        await self.regs.write32(entry + 0, address & 0xFFFF_FFFC)
+        await self.regs.write32(entry + 4, address >> 32)
+        await self.regs.write32(entry + 8, data & 0xFFFF_FFFF)
+        await self.regs.write32(entry + 12, int(masked))
+
     async def read_counter64(self, regfile: regmap.RegFile, index: int = 0) -> int:
         """A 64-bit counter: LO first (reading it latches HI), then HI."""
         lo = await self.regs.read32(regfile.addr(index, "LO"))
@@ -281,6 +305,17 @@ class RxQueue:
     async def enable(self) -> None:
         await self._write("CTRL", enable=1)
         self.enabled = True
+
+    async def enable_irq(self, vector: int) -> None:
+        """Ask for MSI-X ``vector`` after every completion this queue writes (program the
+        table entry with ``NicDriver.set_msix_vector``)."""
+        vectors = self.drv._caps().msix_vectors
+        if not 0 <= vector < vectors:
+            raise ValueError(f"MSI-X vector {vector} not in 0..{vectors - 1}")
+        await self._write("IRQ", vector=vector, enable=1)
+
+    async def disable_irq(self) -> None:
+        await self._write("IRQ", vector=0, enable=0)
 
     async def disable(self) -> None:
         """Stop placing frames (they are dropped as queue_disabled); see ``quiesce``."""

@@ -52,6 +52,7 @@ _CORE = (
     "rx_fifo",
     "rx_parser",
     "rx_dma",
+    "msix",
     "splitrx_core",
 )
 TOPS: dict[str, tuple[str, ...]] = {

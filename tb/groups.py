@@ -93,7 +93,10 @@ def run_in_group(
     ).hexdigest()[:16]
     group = _RESULTS.get(key)
     if group is None:
-        tdir = b.build_dir.parent / "runs" / f"{b.build_dir.name}-{label}"
+        # one directory per (build, cocotb module, label): groups of different modules can
+        # share a build and run at the same time under xdist
+        module = tb_module.rsplit(".", 1)[-1]
+        tdir = b.build_dir.parent / "runs" / f"{b.build_dir.name}-{module}-{label}"
         stamp = tdir / "group.json"
         with FileLock(str(tdir) + ".lock"):
             saved = json.loads(stamp.read_text()) if stamp.exists() else {}

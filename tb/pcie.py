@@ -33,6 +33,10 @@ from model.iommu import Domain, Iommu, IommuFault, Perm
 
 PAGE = 0x1000
 RCB = 64  # read completion boundary, bytes
+# Writes here are interrupt messages for the host's interrupt controller, as the x86 MSI
+# window 0xFEEx_xxxx: they do not go through the IOMMU's DMA translation into memory.
+MSI_BASE = 0xFEE0_0000
+MSI_SIZE = 0x10_0000
 MAC_CLK_NS = 6.4  # 156.25 MHz
 
 
@@ -89,6 +93,9 @@ class HostPort:
     domain: Domain | None = None
     # called with (iova, bytes, sim time in ns) for every byte-enabled run the device writes
     on_write: Callable[[int, bytes, float], None] | None = None
+    # interrupt messages (writes into the MSI window): (address, data, sim time in ns)
+    msis: list[tuple[int, int, float]] = field(default_factory=list)
+    on_msi: Callable[[int, int], None] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cocotb.tb.host"))
 
     def install(self) -> None:
@@ -117,6 +124,14 @@ class HostPort:
 
     async def handle_write(self, tlp: Tlp) -> None:
         now = get_sim_time("ns")
+        if MSI_BASE <= tlp.address < MSI_BASE + MSI_SIZE:
+            data = int.from_bytes(tlp.get_data()[:4], "little")
+            self.msis.append((tlp.address, data, now))
+            if tlp.length != 1 or tlp.first_be != 0xF:
+                self._fault(tlp.address, tlp.length * 4, "MSI message is not one full DWORD")
+            elif self.on_msi is not None:
+                self.on_msi(tlp.address, data)
+            return
         if (tlp.address & (PAGE - 1)) + tlp.length * 4 > PAGE:
             self._fault(tlp.address, tlp.length * 4, "write crosses a 4 KiB boundary")
             return
@@ -205,6 +220,11 @@ class PcieHarness:
             cc_bus=AxiStreamBus.from_prefix(dut, "m_axis_cc"),
             cfg_max_payload=dut.cfg_max_payload,
             cfg_max_read_req=dut.cfg_max_read_req,
+            # MSI-X capability state for the core's MSI-X block (4 bits: one per PF). The
+            # model's own MSI-X path (cfg_interrupt_msix_int) is not used: it bypasses RQ
+            # and so is not ordered after the completions it would announce.
+            cfg_interrupt_msix_enable=getattr(dut, "cfg_interrupt_msix_enable", None),
+            cfg_interrupt_msix_mask=getattr(dut, "cfg_interrupt_msix_mask", None),
         )
         self.dev.log.setLevel(logging.WARNING)
         self.rc.log.setLevel(logging.WARNING)
@@ -247,6 +267,24 @@ class PcieHarness:
 
     async def write_reg(self, offset: int, value: int) -> None:
         await self.bar0.write_dword(offset, value)
+
+    async def enable_msix(self, enable: bool = True, fn_mask: bool = False) -> None:
+        """Set the MSI-X capability's enable and function-mask bits, as system software
+        does, and wait until the hard-IP model shows them to the core."""
+        from cocotbext.pcie.core.caps import PciCapId
+
+        fn = self.rc.find_device(self.dev.functions[0].pcie_id)
+        ctrl = await fn.capability_read_word(PciCapId.MSIX, 2)
+        ctrl = (ctrl & ~0xC000) | (int(enable) << 15) | (int(fn_mask) << 14)
+        await fn.capability_write_word(PciCapId.MSIX, 2, ctrl)
+        for _ in range(100):
+            await RisingEdge(self.dut.clk)
+            if (
+                int(self.dut.cfg_interrupt_msix_enable.value) & 1,
+                int(self.dut.cfg_interrupt_msix_mask.value) & 1,
+            ) == (int(enable), int(fn_mask)):
+                return
+        raise AssertionError("MSI-X message control never reached cfg_interrupt_msix_*")
 
     async def barrier(self) -> None:
         """Posted writes are done once a read behind them has completed."""

@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  delivered  {owner}: {n}")
     drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
     print(f"  dropped    {drops}")
+    print(f"  host       {r['interrupts']} MSI-X interrupts served")
     print(
         f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'} (byte-exact frames, "
         f"counters, {r['tracker_violations']} stray writes, {r['dma_faults']} DMA faults)"

@@ -82,6 +82,7 @@ async def default_scenario(dut: object) -> None:
         "delivered": {"guest0": delivered},
         "dropped": drops,
         "mismatches": mismatches,
+        "interrupts": rig.interrupts,
         "tracker_violations": len(rig.tracker.violations),
         "dma_faults": len(rig.h.host.faults),
         "checks_passed": ok,

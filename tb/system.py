@@ -4,9 +4,10 @@ complex with host memory and IOMMU (tb.pcie), the host NIC driver, the page cons
 a vhost-net backend and the guest's virtio-net driver (sw/), and a DMA write tracker that
 sees every device write.
 
-There are no interrupts yet: the rig's ``service()`` plays the host's NAPI poll and the
-vhost worker, polling the completion ring from host memory (no PCIe traffic) and writing
-doorbells over BAR0.
+The host is interrupt-driven: the queue's MSI-X vector is a write into the host's MSI
+window (tb.pcie.MSI_BASE); each one runs ``service()`` -- the host's NAPI poll and the vhost
+worker -- which reads completions from host memory and writes doorbells over BAR0. A lost
+interrupt shows as frames never received.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocotb.triggers import Timer
+from cocotb.triggers import Event, Timer
 from cocotbext.eth import XgmiiFrame, XgmiiSource
 
 from model.hostmem import GuestRam
@@ -27,10 +28,12 @@ from sw.nic_driver import NicDriver, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx
 from tb.common import deadline
-from tb.pcie import PcieHarness
+from tb.pcie import MSI_BASE, PcieHarness
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
 DRIVER = "host-driver"  # owner of the completion ring in the tracker
+RXQ0_VECTOR = 0
+RXQ0_MSI_DATA = 0x41  # an interrupt controller's vector number for RX queue 0
 
 
 class BarRegisters:
@@ -80,6 +83,8 @@ class SystemRig:
         self.buf_size, self.quota_pages = buf_size, quota_pages
         self.ram_size, self.reuse, self.features = ram_size, reuse, features
         self.received: list[RxFrame] = []
+        self.irq = Event()
+        self.interrupts = 0
 
     async def start(self) -> SystemRig:
         h = self.h
@@ -91,6 +96,10 @@ class SystemRig:
         self.queue: RxQueue = await self.drv.open_queue(
             0, desc_entries=self.nic_entries, data_offset=HDR
         )
+        h.host.on_msi = self._on_msi
+        await h.enable_msix()
+        await self.drv.set_msix_vector(RXQ0_VECTOR, MSI_BASE, RXQ0_MSI_DATA)
+        await self.queue.enable_irq(RXQ0_VECTOR)
         self.tracker.add_owner_region(DRIVER, self.queue.cpl_base, self.queue.cpl_entries * 32)
         self.tracker.post_buffer(DRIVER, 0, [(self.queue.cpl_base, self.queue.cpl_entries * 32)])
         self.pool = PagePool(h.iommu, h.host.domain.rid, tracker=self.tracker)
@@ -113,6 +122,13 @@ class SystemRig:
         await self.backend.service()
         await h.barrier()  # enable and doorbells are posted writes: let them land
         return self
+
+    def _on_msi(self, address: int, data: int) -> None:
+        if (address, data) != (MSI_BASE, RXQ0_MSI_DATA):
+            self.log.error("unexpected MSI: address 0x%x data 0x%x", address, data)
+            return
+        self.interrupts += 1
+        self.irq.set()
 
     def _track(self, iova: int, data: bytes, time_ns: float) -> None:
         v = self.tracker.record_write(iova, data, time_ns)
@@ -145,12 +161,13 @@ class SystemRig:
         return got
 
     async def receive(self, n: int, timeout_ns: float = 200_000) -> list[RxFrame]:
-        """Serve the host until the guest has ``n`` more frames."""
+        """Serve the host at each interrupt until the guest has ``n`` more frames."""
         want = len(self.received) + n
 
         async def loop() -> None:
             while len(self.received) < want:
-                await Timer(500, "ns")
+                await self.irq.wait()
+                self.irq.clear()  # before serving: an interrupt during it sets it again
                 await self.service()
 
         await deadline(loop(), timeout_ns, f"{n} frames in the guest's used ring")

@@ -96,6 +96,14 @@ module splitrx_csr (
             logic HI;
         } RX_BYTES;
         struct {
+            logic LO;
+            logic HI;
+        } MSIX_MSGS;
+        struct {
+            logic LO;
+            logic HI;
+        } MSIX_DROPS;
+        struct {
             logic CTRL;
             logic STATUS;
             logic DESC_BASE_LO;
@@ -109,6 +117,7 @@ module splitrx_csr (
             logic CPL_SIZE;
             logic CPL_HEAD;
             logic CPL_TAIL;
+            logic IRQ;
         } RXQ[1];
     } decoded_reg_strb_t;
     decoded_reg_strb_t decoded_reg_strb;
@@ -188,6 +197,18 @@ module splitrx_csr (
         decoded_reg_strb.RX_BYTES.HI = cpuif_req_masked & (cpuif_addr == 13'h18c) & !cpuif_req_is_wr;
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h18c);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h18c) & !cpuif_req_is_wr;
+        decoded_reg_strb.MSIX_MSGS.LO = cpuif_req_masked & (cpuif_addr == 13'h190) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h190);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h190) & !cpuif_req_is_wr;
+        decoded_reg_strb.MSIX_MSGS.HI = cpuif_req_masked & (cpuif_addr == 13'h194) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h194);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h194) & !cpuif_req_is_wr;
+        decoded_reg_strb.MSIX_DROPS.LO = cpuif_req_masked & (cpuif_addr == 13'h198) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h198);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h198) & !cpuif_req_is_wr;
+        decoded_reg_strb.MSIX_DROPS.HI = cpuif_req_masked & (cpuif_addr == 13'h19c) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h19c);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h19c) & !cpuif_req_is_wr;
         for(int i0=0; i0<1; i0++) begin
             decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
@@ -228,6 +249,9 @@ module splitrx_csr (
             decoded_reg_strb.RXQ[i0].CPL_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40);
             is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].IRQ = cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
         end
         decoded_err = (~is_valid_addr | (is_valid_addr & ~is_valid_rw)) & decoded_req;
     end
@@ -258,6 +282,10 @@ module splitrx_csr (
                 logic next;
                 logic load_next;
             } dma_test_bad_req;
+            struct {
+                logic next;
+                logic load_next;
+            } msix_bad_vector;
         } ERR_STATUS;
         struct {
             struct {
@@ -354,6 +382,16 @@ module splitrx_csr (
                     logic load_next;
                 } index;
             } CPL_HEAD;
+            struct {
+                struct {
+                    logic [5:0] next;
+                    logic load_next;
+                } vector;
+                struct {
+                    logic next;
+                    logic load_next;
+                } enable;
+            } IRQ;
         } RXQ[1];
     } field_combo_t;
     field_combo_t field_combo;
@@ -371,6 +409,9 @@ module splitrx_csr (
             struct {
                 logic value;
             } dma_test_bad_req;
+            struct {
+                logic value;
+            } msix_bad_vector;
         } ERR_STATUS;
         struct {
             struct {
@@ -451,6 +492,14 @@ module splitrx_csr (
                     logic [15:0] value;
                 } index;
             } CPL_HEAD;
+            struct {
+                struct {
+                    logic [5:0] value;
+                } vector;
+                struct {
+                    logic value;
+                } enable;
+            } IRQ;
         } RXQ[1];
     } field_storage_t;
     field_storage_t field_storage;
@@ -524,6 +573,31 @@ module splitrx_csr (
         end else begin
             if(field_combo.ERR_STATUS.dma_test_bad_req.load_next) begin
                 field_storage.ERR_STATUS.dma_test_bad_req.value <= field_combo.ERR_STATUS.dma_test_bad_req.next;
+            end
+        end
+    end
+    // Field: splitrx_csr.ERR_STATUS.msix_bad_vector
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.ERR_STATUS.msix_bad_vector.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.ERR_STATUS && decoded_req_is_wr) begin // SW write 1 clear
+            next_c = field_storage.ERR_STATUS.msix_bad_vector.value & ~(decoded_wr_data[2:2] & decoded_wr_biten[2:2]);
+            load_next_c = '1;
+        end else if(hwif_in.ERR_STATUS.msix_bad_vector.hwset) begin // HW Set
+            next_c = '1;
+            load_next_c = '1;
+        end
+        field_combo.ERR_STATUS.msix_bad_vector.next = next_c;
+        field_combo.ERR_STATUS.msix_bad_vector.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.ERR_STATUS.msix_bad_vector.value <= 1'h0;
+        end else begin
+            if(field_combo.ERR_STATUS.msix_bad_vector.load_next) begin
+                field_storage.ERR_STATUS.msix_bad_vector.value <= field_combo.ERR_STATUS.msix_bad_vector.next;
             end
         end
     end
@@ -652,6 +726,8 @@ module splitrx_csr (
     end
     assign hwif_out.RX_FRAMES.LO.value.swacc = decoded_reg_strb.RX_FRAMES.LO;
     assign hwif_out.RX_BYTES.LO.value.swacc = decoded_reg_strb.RX_BYTES.LO;
+    assign hwif_out.MSIX_MSGS.LO.value.swacc = decoded_reg_strb.MSIX_MSGS.LO;
+    assign hwif_out.MSIX_DROPS.LO.value.swacc = decoded_reg_strb.MSIX_DROPS.LO;
     for(genvar i0=0; i0<1; i0++) begin
         // Field: splitrx_csr.RXQ[].CTRL.enable
         always_comb begin
@@ -909,6 +985,52 @@ module splitrx_csr (
             end
         end
         assign hwif_out.RXQ[i0].CPL_HEAD.index.value = field_storage.RXQ[i0].CPL_HEAD.index.value;
+        // Field: splitrx_csr.RXQ[].IRQ.vector
+        always_comb begin
+            automatic logic [5:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].IRQ.vector.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].IRQ && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].IRQ.vector.value & ~decoded_wr_biten[5:0]) | (decoded_wr_data[5:0] & decoded_wr_biten[5:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].IRQ.vector.next = next_c;
+            field_combo.RXQ[i0].IRQ.vector.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].IRQ.vector.value <= 6'h0;
+            end else begin
+                if(field_combo.RXQ[i0].IRQ.vector.load_next) begin
+                    field_storage.RXQ[i0].IRQ.vector.value <= field_combo.RXQ[i0].IRQ.vector.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].IRQ.vector.value = field_storage.RXQ[i0].IRQ.vector.value;
+        // Field: splitrx_csr.RXQ[].IRQ.enable
+        always_comb begin
+            automatic logic [0:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].IRQ.enable.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].IRQ && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].IRQ.enable.value & ~decoded_wr_biten[8:8]) | (decoded_wr_data[8:8] & decoded_wr_biten[8:8]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].IRQ.enable.next = next_c;
+            field_combo.RXQ[i0].IRQ.enable.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].IRQ.enable.value <= 1'h0;
+            end else begin
+                if(field_combo.RXQ[i0].IRQ.enable.load_next) begin
+                    field_storage.RXQ[i0].IRQ.enable.value <= field_combo.RXQ[i0].IRQ.enable.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].IRQ.enable.value = field_storage.RXQ[i0].IRQ.enable.value;
     end
 
     //--------------------------------------------------------------------------
@@ -961,6 +1083,7 @@ module splitrx_csr (
         if(rd_mux_addr == 13'h18) begin
             readback_data_var[0] = field_storage.ERR_STATUS.mmio_bad_access.value;
             readback_data_var[1] = field_storage.ERR_STATUS.dma_test_bad_req.value;
+            readback_data_var[2] = field_storage.ERR_STATUS.msix_bad_vector.value;
         end
         if(rd_mux_addr == 13'h1c) begin
             readback_data_var[2:0] = hwif_in.PCIE_CFG.max_payload.next;
@@ -1007,6 +1130,18 @@ module splitrx_csr (
         if(rd_mux_addr == 13'h18c) begin
             readback_data_var[31:0] = hwif_in.RX_BYTES.HI.value.next;
         end
+        if(rd_mux_addr == 13'h190) begin
+            readback_data_var[31:0] = hwif_in.MSIX_MSGS.LO.value.next;
+        end
+        if(rd_mux_addr == 13'h194) begin
+            readback_data_var[31:0] = hwif_in.MSIX_MSGS.HI.value.next;
+        end
+        if(rd_mux_addr == 13'h198) begin
+            readback_data_var[31:0] = hwif_in.MSIX_DROPS.LO.value.next;
+        end
+        if(rd_mux_addr == 13'h19c) begin
+            readback_data_var[31:0] = hwif_in.MSIX_DROPS.HI.value.next;
+        end
         for(int i0=0; i0<1; i0++) begin
             if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h40) begin
                 readback_data_var[0] = field_storage.RXQ[i0].CTRL.enable.value;
@@ -1048,6 +1183,10 @@ module splitrx_csr (
             end
             if(rd_mux_addr == 13'h1030 + (13)'(i0) * 13'h40) begin
                 readback_data_var[15:0] = hwif_in.RXQ[i0].CPL_TAIL.index.next;
+            end
+            if(rd_mux_addr == 13'h1034 + (13)'(i0) * 13'h40) begin
+                readback_data_var[5:0] = field_storage.RXQ[i0].IRQ.vector.value;
+                readback_data_var[8] = field_storage.RXQ[i0].IRQ.enable.value;
             end
         end
         readback_data = readback_data_var;

@@ -19,8 +19,13 @@ package splitrx_csr_pkg;
     } splitrx_csr__ERR_STATUS__dma_test_bad_req__in_t;
 
     typedef struct {
+        logic hwset;
+    } splitrx_csr__ERR_STATUS__msix_bad_vector__in_t;
+
+    typedef struct {
         splitrx_csr__ERR_STATUS__mmio_bad_access__in_t mmio_bad_access;
         splitrx_csr__ERR_STATUS__dma_test_bad_req__in_t dma_test_bad_req;
+        splitrx_csr__ERR_STATUS__msix_bad_vector__in_t msix_bad_vector;
     } splitrx_csr__ERR_STATUS__in_t;
 
     typedef struct {
@@ -112,6 +117,8 @@ package splitrx_csr_pkg;
         splitrx_csr__cnt64_rf__in_t DROP[11];
         splitrx_csr__cnt64_rf__in_t RX_FRAMES;
         splitrx_csr__cnt64_rf__in_t RX_BYTES;
+        splitrx_csr__cnt64_rf__in_t MSIX_MSGS;
+        splitrx_csr__cnt64_rf__in_t MSIX_DROPS;
         splitrx_csr__rxq_rf__in_t RXQ[1];
     } splitrx_csr__in_t;
 
@@ -253,6 +260,19 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__CPL_HEAD__out_t;
 
     typedef struct {
+        logic [5:0] value;
+    } splitrx_csr__rxq_rf__IRQ__vector__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__rxq_rf__IRQ__enable__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__IRQ__vector__out_t vector;
+        splitrx_csr__rxq_rf__IRQ__enable__out_t enable;
+    } splitrx_csr__rxq_rf__IRQ__out_t;
+
+    typedef struct {
         splitrx_csr__rxq_rf__CTRL__out_t CTRL;
         splitrx_csr__rxq_rf__DESC_BASE_LO__out_t DESC_BASE_LO;
         splitrx_csr__rxq_rf__DESC_BASE_HI__out_t DESC_BASE_HI;
@@ -263,6 +283,7 @@ package splitrx_csr_pkg;
         splitrx_csr__rxq_rf__CPL_BASE_HI__out_t CPL_BASE_HI;
         splitrx_csr__rxq_rf__CPL_SIZE__out_t CPL_SIZE;
         splitrx_csr__rxq_rf__CPL_HEAD__out_t CPL_HEAD;
+        splitrx_csr__rxq_rf__IRQ__out_t IRQ;
     } splitrx_csr__rxq_rf__out_t;
 
     typedef struct {
@@ -274,6 +295,8 @@ package splitrx_csr_pkg;
         splitrx_csr__cnt64_rf__out_t DROP[11];
         splitrx_csr__cnt64_rf__out_t RX_FRAMES;
         splitrx_csr__cnt64_rf__out_t RX_BYTES;
+        splitrx_csr__cnt64_rf__out_t MSIX_MSGS;
+        splitrx_csr__cnt64_rf__out_t MSIX_DROPS;
         splitrx_csr__rxq_rf__out_t RXQ[1];
     } splitrx_csr__out_t;
 endpackage

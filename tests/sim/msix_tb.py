@@ -251,10 +251,6 @@ async def setup(dut: Any, name: str) -> Bench:
     dut.cfg_interrupt_msix_enable.value = 0
     dut.cfg_interrupt_msix_mask.value = 0
     h = PcieHarness(dut)
-    # tb/pcie.py does not pass these to UltraScalePlusPcieDevice; the model reads the
-    # attributes every user clock, so setting them here has the same effect.
-    h.dev.cfg_interrupt_msix_enable = dut.cfg_interrupt_msix_enable
-    h.dev.cfg_interrupt_msix_mask = dut.cfg_interrupt_msix_mask
     await deadline(h.enumerate(), 50_000, "end of reset and enumeration")
     b = Bench(dut, h, seeded_rng(name))
     dut._log.info("msix: VECTORS=%d", VECTORS)
