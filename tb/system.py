@@ -20,7 +20,7 @@ from cocotb.triggers import Event, Timer
 from cocotbext.eth import XgmiiFrame, XgmiiSource
 
 from model.hostmem import GuestRam
-from model.records import DropReason
+from model.records import DropReason, RxCompletion
 from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
@@ -83,6 +83,7 @@ class SystemRig:
         self.buf_size, self.quota_pages = buf_size, quota_pages
         self.ram_size, self.reuse, self.features = ram_size, reuse, features
         self.received: list[RxFrame] = []
+        self.completions: list[RxCompletion] = []  # every completion the host polled
         self.irq = Event()
         self.interrupts = 0
 
@@ -96,6 +97,14 @@ class SystemRig:
         self.queue: RxQueue = await self.drv.open_queue(
             0, desc_entries=self.nic_entries, data_offset=HDR
         )
+        poll = self.queue.poll
+
+        async def tapped_poll(budget: int = 64) -> list[RxCompletion]:
+            got = await poll(budget)
+            self.completions += got
+            return got
+
+        self.queue.poll = tapped_poll  # type: ignore[method-assign]
         h.host.on_msi = self._on_msi
         await h.enable_msix()
         await self.drv.set_msix_vector(RXQ0_VECTOR, MSI_BASE, RXQ0_MSI_DATA)

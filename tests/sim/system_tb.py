@@ -11,13 +11,31 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 
 from model.hostmem import POISON_BYTE
-from model.records import DropReason
+from model.records import CplFlags, DropReason, L3Type, RxCompletion
 from model.virtio import VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_HDR_F_DATA_VALID
 from sw.guest_virtio import RxFrame
 from sw.vhost import DEFAULT_FEATURES
 from tb.common import seeded_rng
+from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 from tb.system import HDR, SystemRig
 from tb.traffic import scapy_frame
+
+
+def check_completion(c: RxCompletion, frame: bytes, k: int) -> None:
+    """The completion's parser fields against the reference parser (scapy + own checksums)."""
+    m = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
+    want = {
+        "l3_type": int(m.l3_type),
+        "l4_type": int(m.l4_type),
+        "csum": m.csum,
+        "csum_status": int(m.ip4_csum) | int(m.l4_csum) << 2,
+        "vlan_tci": m.vlan_tci if m.vlan else 0,
+        "flags": (CplFlags.VLAN if m.vlan else 0)
+        | (CplFlags.MALFORMED if m.l3_type == L3Type.MALFORMED else 0),
+        "frame_len": len(frame),
+    }
+    got = {key: getattr(c, key) for key in want}
+    assert got == want, f"frame {k} ({Ether(frame).summary()}): completion {got}, expected {want}"
 
 
 def check_received(rig: SystemRig, got: list[RxFrame], sent: list[bytes]) -> None:
@@ -53,6 +71,9 @@ async def guest_reads_back_every_good_frame_byte_exact(dut: object) -> None:
         for f in batch:
             await rig.send(f)
         check_received(rig, await rig.receive(len(batch)), batch)
+    assert len(rig.completions) == len(sent)
+    for k, (c, f) in enumerate(zip(rig.completions, sent, strict=True)):
+        check_completion(c, f, k)
     c = await rig.drv.counters()
     assert (c.rx_frames, c.rx_bytes, c.total_drops) == (len(sent), sum(sizes), 0)
 
@@ -133,6 +154,7 @@ async def checksum_verdicts_reach_the_guest_as_data_valid(dut: object) -> None:
         got = await rig.receive(len(sent[k : k + 8]))
         for j, g in enumerate(got):
             assert g.data == sent[k + j], f"frame {k + j} differs"
+            check_completion(rig.completions[k + j], sent[k + j], k + j)
             valid = bool(g.hdr.flags & VIRTIO_NET_HDR_F_DATA_VALID)
             assert valid == want[k + j], (
                 f"frame {k + j} ({Ether(sent[k + j]).summary()}): DATA_VALID {valid}, "

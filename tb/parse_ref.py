@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: MIT
+"""Reference header parser: what rx_parser must report for a frame (FCS excluded), from
+scapy's field decoding, the parse rules documented in rtl/rx_parser.sv, and an independent
+one's-complement checksum implementation. Used as the oracle by the parser's own tests and
+by the system scoreboard for the fields completions carry. Nothing here is derived from the
+RTL."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, fields
+
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import (
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrFragment,
+    IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting,
+)
+from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.packet import Packet
+
+from model.records import CsumStatus, L3Type, L4Type
+
+EXT_CLASSES: dict[int, type[Packet]] = {
+    0: IPv6ExtHdrHopByHop,
+    43: IPv6ExtHdrRouting,
+    44: IPv6ExtHdrFragment,
+    60: IPv6ExtHdrDestOpt,
+}
+# rx_parser defaults (splitrx_core instantiates it with them)
+MAX_HDR_BYTES = 256
+MAX_EXT_HDRS = 4
+
+
+# ------------------------------------------------------------------ checksum oracle
+
+
+def ones_sum(data: bytes) -> int:
+    """RFC 1071: one's-complement sum of big-endian 16-bit words, an odd last byte padded with
+    a zero low byte; folded to 16 bits (0 only for all-zero input)."""
+    if len(data) % 2:
+        data += b"\x00"
+    s = sum(struct.unpack(f">{len(data) // 2}H", data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def verdict(ok: bool) -> CsumStatus:
+    return CsumStatus.GOOD if ok else CsumStatus.BAD
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass
+class Meta:
+    """Header record + checksum record of one frame (the fields of m_meta_hdr/m_meta_csum)."""
+
+    l2_end: int = 0
+    l3_end: int = 0
+    l4_end: int = 0
+    vlan_tci: int = 0
+    l3_type: L3Type = L3Type.NONE
+    l4_type: L4Type = L4Type.NONE
+    l2_ok: bool = False
+    l3_ok: bool = False
+    l4_ok: bool = False
+    vlan: bool = False
+    fragment: bool = False
+    hdr_overflow: bool = False
+    malformed: bool = False
+    csum: int = 0
+    ip4_csum: CsumStatus = CsumStatus.NOT_CHECKED
+    l4_csum: CsumStatus = CsumStatus.NOT_CHECKED
+
+    @staticmethod
+    def decode(hdr: int, csum: int) -> Meta:
+        """Bit layout documented in rtl/rx_parser.sv."""
+
+        def bit(i: int) -> bool:
+            return bool((hdr >> i) & 1)
+
+        return Meta(
+            l2_end=hdr & 0xFFFF,
+            l3_end=(hdr >> 16) & 0xFFFF,
+            l4_end=(hdr >> 32) & 0xFFFF,
+            vlan_tci=(hdr >> 48) & 0xFFFF,
+            l3_type=L3Type((hdr >> 64) & 3),
+            l4_type=L4Type((hdr >> 66) & 3),
+            l2_ok=bit(68),
+            l3_ok=bit(69),
+            l4_ok=bit(70),
+            vlan=bit(71),
+            fragment=bit(72),
+            hdr_overflow=bit(73),
+            malformed=bit(74),
+            csum=csum & 0xFFFF,
+            ip4_csum=CsumStatus((csum >> 16) & 3),
+            l4_csum=CsumStatus((csum >> 18) & 3),
+        )
+
+    def diff(self, other: Meta) -> list[str]:
+        return [
+            f"{f.name}: got {getattr(self, f.name)!s}, expected {getattr(other, f.name)!s}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+# ------------------------------------------------------------------ reference parser
+
+
+def reference(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
+    """What rx_parser must report for ``frame`` (FCS excluded), from scapy's field decoding and
+    the parse rules of rtl/rx_parser.sv. Each header: its minimum size must lie inside the frame
+    (the IP payload for extension and L4 headers), else malformed; inside MAX_HDR_BYTES, else
+    overflow; then its fields are checked (malformed) and its end (overflow)."""
+    m = Meta(csum=ones_sum(frame[14:]))
+    n = len(frame)
+    if n < 14:
+        m.malformed = True
+        return m
+    et, pos, tags = Ether(frame[:14]).type, 12, 0
+    while (tags == 0 and et in (0x8100, 0x88A8)) or (tags == 1 and et == 0x8100):
+        if pos + 6 > n:
+            m.malformed = True
+            return m
+        tag = Dot1Q(frame[pos + 2 : pos + 6])
+        if tags == 0:
+            m.vlan, m.vlan_tci = True, (tag.prio << 13) | (tag.dei << 12) | tag.vlan
+        et, pos, tags = tag.type, pos + 4, tags + 1
+    l3 = pos + 2
+    m.l2_ok, m.l2_end = True, l3
+    if et == 0x0800:
+        _ipv4(m, frame, l3, max_hdr)
+    elif et == 0x86DD:
+        _ipv6(m, frame, l3, max_hdr, max_ext)
+    return m
+
+
+def _malformed_l3(m: Meta) -> Meta:
+    m.l3_type, m.malformed = L3Type.MALFORMED, True
+    return m
+
+
+def _ipv4(m: Meta, frame: bytes, l3: int, max_hdr: int) -> None:
+    n = len(frame)
+    if l3 + 20 > n:
+        _malformed_l3(m)
+        return
+    ip = IP(frame[l3 : l3 + 20])  # the fixed part: scapy decodes exact slices robustly
+    hl = ip.ihl * 4
+    if ip.version != 4 or ip.ihl < 5 or l3 + hl > n or ip.len < hl or l3 + ip.len > n:
+        _malformed_l3(m)
+        return
+    m.l3_type = L3Type.IPV4
+    m.fragment = bool(int(ip.flags) & 1) or ip.frag != 0
+    m.ip4_csum = verdict(ones_sum(frame[l3 : l3 + hl]) == 0xFFFF)
+    if l3 + hl > max_hdr:
+        m.hdr_overflow = True
+        return
+    m.l3_ok, m.l3_end = True, l3 + hl
+    if ip.frag != 0:
+        return
+    pseudo = ipaddress.IPv4Address(ip.src).packed + ipaddress.IPv4Address(ip.dst).packed
+    _l4(m, frame, l3 + hl, l3 + ip.len, ip.proto, pseudo, False, max_hdr)
+
+
+def _ipv6(m: Meta, frame: bytes, l3: int, max_hdr: int, max_ext: int) -> None:
+    n = len(frame)
+    if l3 + 40 > n:
+        _malformed_l3(m)
+        return
+    ip6 = IPv6(frame[l3 : l3 + 40])
+    if ip6.version != 6 or l3 + 40 + ip6.plen > n:
+        _malformed_l3(m)
+        return
+    m.l3_type = L3Type.IPV6
+    ip_end, nh, pos, depth, segleft = l3 + 40 + ip6.plen, ip6.nh, l3 + 40, 0, False
+    while nh in EXT_CLASSES:
+        if depth == max_ext or pos + 8 > ip_end or pos + 8 > max_hdr:
+            if depth == max_ext or pos + 8 <= ip_end:
+                m.hdr_overflow = True
+            else:
+                _malformed_l3(m)
+            return
+        h = EXT_CLASSES[nh](frame[pos : pos + 8])
+        hl = 8 if nh == 44 else (h.len + 1) * 8
+        if pos + hl > ip_end:
+            _malformed_l3(m)
+            return
+        depth += 1
+        if nh == 43 and h.segleft:
+            segleft = True
+        if nh == 44:
+            m.fragment = m.fragment or h.offset != 0 or h.m != 0
+            if h.offset != 0:  # no L4 header in a non-first fragment
+                if pos + hl > max_hdr:
+                    m.hdr_overflow = True
+                else:
+                    m.l3_ok, m.l3_end = True, pos + hl
+                return
+        nh, pos = h.nh, pos + hl
+    if pos > max_hdr:
+        m.hdr_overflow = True
+        return
+    m.l3_ok, m.l3_end = True, pos
+    if nh == 59:  # no next header
+        return
+    pseudo = ipaddress.IPv6Address(ip6.src).packed + ipaddress.IPv6Address(ip6.dst).packed
+    _l4(m, frame, pos, ip_end, nh, pseudo, True, max_hdr, segleft)
+
+
+def _l4(
+    m: Meta,
+    frame: bytes,
+    l4: int,
+    ip_end: int,
+    proto: int,
+    addrs: bytes,
+    v6: bool,
+    max_hdr: int,
+    segleft: bool = False,
+) -> None:
+    if proto not in (6, 17):
+        m.l4_type = L4Type.OTHER
+        return
+    m.l4_type = L4Type.TCP if proto == 6 else L4Type.UDP
+    fixed = 20 if proto == 6 else 8
+    if l4 + fixed > ip_end:
+        m.malformed = True
+        return
+    if l4 + fixed > max_hdr:
+        m.hdr_overflow = True
+        return
+    if proto == 6:
+        tcp = TCP(frame[l4 : l4 + 20])
+        hl = tcp.dataofs * 4
+        if tcp.dataofs < 5 or l4 + hl > ip_end:
+            m.malformed = True
+            return
+        if l4 + hl > max_hdr:
+            m.hdr_overflow = True
+            return
+        zero_udp = False
+    else:
+        hl, zero_udp = 8, UDP(frame[l4 : l4 + 8]).chksum == 0
+    m.l4_ok, m.l4_end = True, l4 + hl
+    if m.fragment or segleft:
+        return
+    if zero_udp:
+        m.l4_csum = CsumStatus.BAD if v6 else CsumStatus.NOT_CHECKED
+        return
+    length = ip_end - l4
+    if v6:
+        pseudo = addrs + struct.pack(">IxxxB", length, proto)
+    else:
+        pseudo = addrs + struct.pack(">xBH", proto, length)
+    m.l4_csum = verdict(ones_sum(pseudo + frame[l4:ip_end]) == 0xFFFF)
+
+
+def scapy_offsets(frame: bytes) -> tuple[int, int, int]:
+    """(L2 end, L3 end, L4 end) from scapy's own layer lengths (a check of reference() on
+    frames scapy built untouched): the run of Ethernet/VLAN layers, then the run of IP/IPv6
+    extension layers, then one TCP/UDP layer; 0 where the run is missing."""
+    ends = [0, 0, 0]
+    groups = [(Ether, Dot1Q, Dot1AD), (IP, IPv6, *EXT_CLASSES.values()), (TCP, UDP)]
+    layer, off, g = Ether(frame), 0, 0
+    while layer and g < 3:
+        if not isinstance(layer, groups[g]):
+            g += 1
+            continue
+        off += len(bytes(layer)) - len(bytes(layer.payload))
+        ends[g] = off
+        if g == 2:
+            break
+        layer = layer.payload
+    return ends[0], ends[1], ends[2]
