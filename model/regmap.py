@@ -71,6 +71,11 @@ RX_FRAMES = RegFile(0x0180, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)
 RX_BYTES = RegFile(0x0188, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
 MSIX_MSGS = RegFile(0x0190, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
 MSIX_DROPS = RegFile(0x0198, 0x8, 1, {"LO": Reg(0x00, {"value": Field(0, 32, 0x0)}), "HI": Reg(0x04, {"value": Field(0, 32, 0x0)})})
+STEER_CTRL = Reg(0x01a0, {"promisc": Field(0, 1, 0x1)})
+STEER_MAC_LO = Reg(0x01a4, {"mac": Field(0, 32, 0x0)})
+STEER_MAC_HI = Reg(0x01a8, {"mac": Field(0, 16, 0x0)})
+STEER_ENTRY = Reg(0x01ac, {"queue": Field(0, 6, 0x0), "valid": Field(8, 1, 0x0), "vlan_match": Field(9, 1, 0x0), "vlan_id": Field(16, 12, 0x0), "index": Field(28, 4, 0x0)})
+STEER_COMMIT = Reg(0x01b0, {"commit": Field(0, 1, 0x0)})
 RXQ = RegFile(0x1000, 0x40, 1, {"CTRL": Reg(0x00, {"enable": Field(0, 1, 0x0), "reset": Field(1, 1, 0x0)}), "STATUS": Reg(0x04, {"error": Field(0, 1, 0x0), "error_code": Field(8, 8, 0x0)}), "DESC_BASE_LO": Reg(0x08, {"addr": Field(0, 32, 0x0)}), "DESC_BASE_HI": Reg(0x0c, {"addr": Field(0, 32, 0x0)}), "DESC_SIZE": Reg(0x10, {"log2": Field(0, 5, 0x0)}), "DESC_TAIL": Reg(0x14, {"index": Field(0, 16, 0x0)}), "DESC_HEAD": Reg(0x18, {"index": Field(0, 16, 0x0)}), "DATA_OFFSET": Reg(0x1c, {"bytes": Field(0, 12, 0x0)}), "CPL_BASE_LO": Reg(0x20, {"addr": Field(0, 32, 0x0)}), "CPL_BASE_HI": Reg(0x24, {"addr": Field(0, 32, 0x0)}), "CPL_SIZE": Reg(0x28, {"log2": Field(0, 5, 0x0)}), "CPL_HEAD": Reg(0x2c, {"index": Field(0, 16, 0x0)}), "CPL_TAIL": Reg(0x30, {"index": Field(0, 16, 0x0)}), "IRQ": Reg(0x34, {"vector": Field(0, 6, 0x0), "enable": Field(8, 1, 0x0)})})
 MSIX_TABLE_OFFSET = 0x8000
 MSIX_TABLE_BYTES = 256
@@ -92,6 +97,11 @@ REGISTERS: dict[str, Reg] = {
     "DMA_TEST_CTRL": DMA_TEST_CTRL,
     "DMA_TEST_STATUS": DMA_TEST_STATUS,
     "DMA_TEST_DATA": DMA_TEST_DATA,
+    "STEER_CTRL": STEER_CTRL,
+    "STEER_MAC_LO": STEER_MAC_LO,
+    "STEER_MAC_HI": STEER_MAC_HI,
+    "STEER_ENTRY": STEER_ENTRY,
+    "STEER_COMMIT": STEER_COMMIT,
 }
 REGFILES: dict[str, RegFile] = {
     "DROP": DROP,

@@ -3,8 +3,9 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// RX DMA engine, one queue (the thin path): for each frame, read the descriptor at the
-// ring head, write the frame at data_offset of its data buffer (TLPs split at Max Payload
+// RX DMA engine, one queue (the thin path): for each frame, ask the steering table where it
+// goes (filtered -> dropped; a queue other than 0 -> dropped as queue_disabled), read the
+// descriptor at the ring head, write the frame at data_offset of its data buffer (TLPs split at Max Payload
 // Size, which also keeps them inside 4 KiB pages), then write a completion record with the
 // phase bit. Frames are dropped and counted when the queue is disabled or in error, or has no
 // posted descriptor (head == tail). A frame longer than its buffer is dropped as
@@ -67,6 +68,17 @@ module rx_dma #(
     input  wire                  q_irq_enable,
     input  wire [5:0]            q_irq_vector,
 
+    // Steering lookup (rx_steer) for each frame, before anything else is decided
+    output logic                 steer_req_valid,
+    input  wire                  steer_req_ready,
+    output logic [47:0]          steer_req_mac,          // [47:40] = first byte on the wire
+    output logic                 steer_req_vlan_present,
+    output logic [11:0]          steer_req_vlan_id,
+    input  wire                  steer_res_valid,
+    output logic                 steer_res_ready,
+    input  wire                  steer_res_drop,         // filtered
+    input  wire [5:0]            steer_res_queue,
+
     // Interrupt request to the MSI-X block, raised after a completion record has been
     // accepted on the request stream (so the message follows the record it announces)
     output logic                 irq_valid,
@@ -109,6 +121,8 @@ module rx_dma #(
 
     typedef enum logic [3:0] {
         ST_IDLE,       // waiting for a frame
+        ST_STEER_REQ,  // asking rx_steer where the frame goes
+        ST_STEER_WAIT, // its answer
         ST_DROP,       // discarding a frame
         ST_DESC_REQ,   // issuing the descriptor read
         ST_DESC_WAIT,  // waiting for its completion
@@ -305,7 +319,21 @@ module rx_dma #(
                 meta_hdr_d      = meta_hdr_t'(s_meta_hdr);
                 frame_in_done_d = 1'b0;
                 if (s_axis_frame_tvalid) begin
-                    if (!q_enable) begin
+                    state_d = ST_STEER_REQ;
+                end
+            end
+            ST_STEER_REQ: begin
+                if (steer_req_ready) begin
+                    state_d = ST_STEER_WAIT;
+                end
+            end
+            ST_STEER_WAIT: begin
+                if (steer_res_valid) begin
+                    if (steer_res_drop) begin
+                        drop_reason_d = 4'(DROP_REASON_FILTERED);
+                        state_d       = ST_DROP;
+                    end else if (steer_res_queue != 6'd0 || !q_enable) begin
+                        // queue 0 is the only queue this engine has
                         drop_reason_d = 4'(DROP_REASON_QUEUE_DISABLED);
                         state_d       = ST_DROP;
                     end else if (error_q) begin
@@ -461,6 +489,18 @@ module rx_dma #(
             error_d      = 1'b0;
             error_code_d = ERR_NONE;
         end
+    end
+
+    // Steering request from the frame's first beat (still waiting at the input) and its
+    // header record; destination MAC byte k is lane k of the first beat.
+    always_comb begin
+        steer_req_valid = (state_q == ST_STEER_REQ);
+        for (int k = 0; k < 6; k++) begin
+            steer_req_mac[47 - 8*k -: 8] = s_axis_frame_tdata[8*k +: 8];
+        end
+        steer_req_vlan_present = meta_hdr_q.vlan;
+        steer_req_vlan_id      = meta_hdr_q.vlan_tci[11:0];
+        steer_res_ready        = (state_q == ST_STEER_WAIT);
     end
 
     assign irq_valid    = irq_pend_q;

@@ -245,6 +245,46 @@ module splitrx_core #(
         .m_meta_csum(meta_csum)
     );
 
+    // ---------------------------------------------------------------- steering
+    localparam int STEER_ENTRIES = 16;  // model/regmap.py CAP_TABLES.mac_entries
+
+    logic        steer_req_valid, steer_req_ready, steer_req_vlan_present;
+    logic [47:0] steer_req_mac;
+    logic [11:0] steer_req_vlan_id;
+    logic        steer_res_valid, steer_res_ready, steer_res_drop;
+    logic [5:0]  steer_res_queue;
+    logic [3:0]  steer_res_reason;
+    logic [2:0]  steer_res_rule;
+    logic [$clog2(STEER_ENTRIES)-1:0] steer_res_entry;
+
+    rx_steer #(
+        .ENTRIES(STEER_ENTRIES),
+        .Q_W(6)
+    ) steer_inst (
+        .clk, .rst,
+        .promisc(hwif_out.STEER_CTRL.promisc.value),
+        .tbl_wr_en(hwif_out.STEER_COMMIT.commit.value),
+        .tbl_wr_idx(hwif_out.STEER_ENTRY.index.value),
+        .tbl_wr_valid(hwif_out.STEER_ENTRY.valid.value),
+        .tbl_wr_mac({hwif_out.STEER_MAC_HI.mac.value, hwif_out.STEER_MAC_LO.mac.value}),
+        .tbl_wr_vlan_match_en(hwif_out.STEER_ENTRY.vlan_match.value),
+        .tbl_wr_vlan_id(hwif_out.STEER_ENTRY.vlan_id.value),
+        .tbl_wr_queue(hwif_out.STEER_ENTRY.queue.value),
+        .s_req_valid(steer_req_valid),
+        .s_req_ready(steer_req_ready),
+        .s_req_dst_mac(steer_req_mac),
+        .s_req_vlan_present(steer_req_vlan_present),
+        .s_req_vlan_id(steer_req_vlan_id),
+        .s_req_rss_queue(6'd0),  // RSS over host queues: queue 0 until RSS is wired in
+        .m_res_valid(steer_res_valid),
+        .m_res_ready(steer_res_ready),
+        .m_res_queue(steer_res_queue),
+        .m_res_drop(steer_res_drop),
+        .m_res_drop_reason(steer_res_reason),
+        .m_res_rule(steer_res_rule),
+        .m_res_entry(steer_res_entry)
+    );
+
     // ---------------------------------------------------------------- RX DMA (queue 0)
     logic [AXIS_PCIE_W-1:0]    dma_req_tdata;
     logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep;
@@ -301,6 +341,9 @@ module splitrx_core #(
         .cfg_max_payload,
         .q_irq_enable(hwif_out.RXQ[0].IRQ.enable.value),
         .q_irq_vector(hwif_out.RXQ[0].IRQ.vector.value),
+        .steer_req_valid, .steer_req_ready, .steer_req_mac, .steer_req_vlan_present,
+        .steer_req_vlan_id, .steer_res_valid, .steer_res_ready, .steer_res_drop,
+        .steer_res_queue,
         .irq_valid, .irq_ready, .irq_vector,
         .q_desc_head, .q_cpl_tail, .q_error, .q_error_code,
         .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason
@@ -520,6 +563,7 @@ module splitrx_core #(
 
     logic unused;
     assign unused = ^{csr_stall_wr, csr_stall_rd, fifo_frames_good, fifo_level,
+                      steer_res_reason, steer_res_rule, steer_res_entry,
                       cfg_interrupt_msix_enable[3:1], cfg_interrupt_msix_mask[3:1]};
 
 endmodule

@@ -212,6 +212,45 @@ class NicDriver:
         await self.regs.write32(entry + 8, data & 0xFFFF_FFFF)
         await self.regs.write32(entry + 12, int(masked))
 
+    async def set_promisc(self, on: bool) -> None:
+        """Promiscuous: unmatched unicast goes to the RSS queue instead of being filtered."""
+        await self.regs.write32(
+            regmap.STEER_CTRL.offset, regmap.STEER_CTRL.fields["promisc"].put(int(on))
+        )
+
+    async def set_steer_entry(
+        self,
+        index: int,
+        mac: str,
+        queue: int,
+        *,
+        vlan_id: int | None = None,
+        valid: bool = True,
+    ) -> None:
+        """Steering table entry ``index``: frames to ``mac`` ('aa:bb:cc:dd:ee:ff'), and to
+        ``vlan_id`` if given, go to ``queue``."""
+        entries = self._caps().mac_entries
+        if not 0 <= index < entries:
+            raise ValueError(f"steering entry {index} not in 0..{entries - 1}")
+        raw = bytes.fromhex(mac.replace(":", ""))
+        if len(raw) != 6:
+            raise ValueError(f"not a MAC address: {mac!r}")
+        value = int.from_bytes(raw, "big")
+        e = regmap.STEER_ENTRY.fields
+        await self.regs.write32(regmap.STEER_MAC_LO.offset, value & 0xFFFF_FFFF)
+        await self.regs.write32(regmap.STEER_MAC_HI.offset, value >> 32)
+        await self.regs.write32(
+            regmap.STEER_ENTRY.offset,
+            e["queue"].put(queue)
+            | e["valid"].put(int(valid))
+            | e["vlan_match"].put(int(vlan_id is not None))
+            | e["vlan_id"].put(vlan_id or 0)
+            | e["index"].put(index),
+        )
+        await self.regs.write32(
+            regmap.STEER_COMMIT.offset, regmap.STEER_COMMIT.fields["commit"].put(1)
+        )
+
     async def read_counter64(self, regfile: regmap.RegFile, index: int = 0) -> int:
         """A 64-bit counter: LO first (reading it latches HI), then HI."""
         lo = await self.regs.read32(regfile.addr(index, "LO"))

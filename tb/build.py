@@ -51,6 +51,7 @@ _CORE = (
     "dma_test",
     "rx_fifo",
     "rx_parser",
+    "rx_steer",
     "rx_dma",
     "msix",
     "splitrx_core",

@@ -16,6 +16,7 @@ COCOTB_TESTS = [
     "bad_fcs_frame_is_dropped_and_counted",
     "empty_guest_ring_drops_as_no_buffer",
     "checksum_verdicts_reach_the_guest_as_data_valid",
+    "steering_table_filters_unmatched_unicast",
 ]
 
 

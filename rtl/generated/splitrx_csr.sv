@@ -103,6 +103,11 @@ module splitrx_csr (
             logic LO;
             logic HI;
         } MSIX_DROPS;
+        logic STEER_CTRL;
+        logic STEER_MAC_LO;
+        logic STEER_MAC_HI;
+        logic STEER_ENTRY;
+        logic STEER_COMMIT;
         struct {
             logic CTRL;
             logic STATUS;
@@ -209,6 +214,21 @@ module splitrx_csr (
         decoded_reg_strb.MSIX_DROPS.HI = cpuif_req_masked & (cpuif_addr == 13'h19c) & !cpuif_req_is_wr;
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h19c);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h19c) & !cpuif_req_is_wr;
+        decoded_reg_strb.STEER_CTRL = cpuif_req_masked & (cpuif_addr == 13'h1a0);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1a0);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1a0);
+        decoded_reg_strb.STEER_MAC_LO = cpuif_req_masked & (cpuif_addr == 13'h1a4);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1a4);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1a4);
+        decoded_reg_strb.STEER_MAC_HI = cpuif_req_masked & (cpuif_addr == 13'h1a8);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1a8);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1a8);
+        decoded_reg_strb.STEER_ENTRY = cpuif_req_masked & (cpuif_addr == 13'h1ac);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1ac);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1ac);
+        decoded_reg_strb.STEER_COMMIT = cpuif_req_masked & (cpuif_addr == 13'h1b0);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1b0);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1b0);
         for(int i0=0; i0<1; i0++) begin
             decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
@@ -317,6 +337,52 @@ module splitrx_csr (
                 logic load_next;
             } data;
         } DMA_TEST_DATA[8];
+        struct {
+            struct {
+                logic next;
+                logic load_next;
+            } promisc;
+        } STEER_CTRL;
+        struct {
+            struct {
+                logic [31:0] next;
+                logic load_next;
+            } mac;
+        } STEER_MAC_LO;
+        struct {
+            struct {
+                logic [15:0] next;
+                logic load_next;
+            } mac;
+        } STEER_MAC_HI;
+        struct {
+            struct {
+                logic [5:0] next;
+                logic load_next;
+            } queue;
+            struct {
+                logic next;
+                logic load_next;
+            } valid;
+            struct {
+                logic next;
+                logic load_next;
+            } vlan_match;
+            struct {
+                logic [11:0] next;
+                logic load_next;
+            } vlan_id;
+            struct {
+                logic [3:0] next;
+                logic load_next;
+            } index;
+        } STEER_ENTRY;
+        struct {
+            struct {
+                logic next;
+                logic load_next;
+            } commit;
+        } STEER_COMMIT;
         struct {
             struct {
                 struct {
@@ -438,6 +504,43 @@ module splitrx_csr (
                 logic [31:0] value;
             } data;
         } DMA_TEST_DATA[8];
+        struct {
+            struct {
+                logic value;
+            } promisc;
+        } STEER_CTRL;
+        struct {
+            struct {
+                logic [31:0] value;
+            } mac;
+        } STEER_MAC_LO;
+        struct {
+            struct {
+                logic [15:0] value;
+            } mac;
+        } STEER_MAC_HI;
+        struct {
+            struct {
+                logic [5:0] value;
+            } queue;
+            struct {
+                logic value;
+            } valid;
+            struct {
+                logic value;
+            } vlan_match;
+            struct {
+                logic [11:0] value;
+            } vlan_id;
+            struct {
+                logic [3:0] value;
+            } index;
+        } STEER_ENTRY;
+        struct {
+            struct {
+                logic value;
+            } commit;
+        } STEER_COMMIT;
         struct {
             struct {
                 struct {
@@ -728,6 +831,216 @@ module splitrx_csr (
     assign hwif_out.RX_BYTES.LO.value.swacc = decoded_reg_strb.RX_BYTES.LO;
     assign hwif_out.MSIX_MSGS.LO.value.swacc = decoded_reg_strb.MSIX_MSGS.LO;
     assign hwif_out.MSIX_DROPS.LO.value.swacc = decoded_reg_strb.MSIX_DROPS.LO;
+    // Field: splitrx_csr.STEER_CTRL.promisc
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_CTRL.promisc.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_CTRL && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_CTRL.promisc.value & ~decoded_wr_biten[0:0]) | (decoded_wr_data[0:0] & decoded_wr_biten[0:0]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_CTRL.promisc.next = next_c;
+        field_combo.STEER_CTRL.promisc.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_CTRL.promisc.value <= 1'h1;
+        end else begin
+            if(field_combo.STEER_CTRL.promisc.load_next) begin
+                field_storage.STEER_CTRL.promisc.value <= field_combo.STEER_CTRL.promisc.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_CTRL.promisc.value = field_storage.STEER_CTRL.promisc.value;
+    // Field: splitrx_csr.STEER_MAC_LO.mac
+    always_comb begin
+        automatic logic [31:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_MAC_LO.mac.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_MAC_LO && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_MAC_LO.mac.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_MAC_LO.mac.next = next_c;
+        field_combo.STEER_MAC_LO.mac.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_MAC_LO.mac.value <= 32'h0;
+        end else begin
+            if(field_combo.STEER_MAC_LO.mac.load_next) begin
+                field_storage.STEER_MAC_LO.mac.value <= field_combo.STEER_MAC_LO.mac.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_MAC_LO.mac.value = field_storage.STEER_MAC_LO.mac.value;
+    // Field: splitrx_csr.STEER_MAC_HI.mac
+    always_comb begin
+        automatic logic [15:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_MAC_HI.mac.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_MAC_HI && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_MAC_HI.mac.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_MAC_HI.mac.next = next_c;
+        field_combo.STEER_MAC_HI.mac.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_MAC_HI.mac.value <= 16'h0;
+        end else begin
+            if(field_combo.STEER_MAC_HI.mac.load_next) begin
+                field_storage.STEER_MAC_HI.mac.value <= field_combo.STEER_MAC_HI.mac.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_MAC_HI.mac.value = field_storage.STEER_MAC_HI.mac.value;
+    // Field: splitrx_csr.STEER_ENTRY.queue
+    always_comb begin
+        automatic logic [5:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_ENTRY.queue.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_ENTRY && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_ENTRY.queue.value & ~decoded_wr_biten[5:0]) | (decoded_wr_data[5:0] & decoded_wr_biten[5:0]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_ENTRY.queue.next = next_c;
+        field_combo.STEER_ENTRY.queue.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_ENTRY.queue.value <= 6'h0;
+        end else begin
+            if(field_combo.STEER_ENTRY.queue.load_next) begin
+                field_storage.STEER_ENTRY.queue.value <= field_combo.STEER_ENTRY.queue.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_ENTRY.queue.value = field_storage.STEER_ENTRY.queue.value;
+    // Field: splitrx_csr.STEER_ENTRY.valid
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_ENTRY.valid.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_ENTRY && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_ENTRY.valid.value & ~decoded_wr_biten[8:8]) | (decoded_wr_data[8:8] & decoded_wr_biten[8:8]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_ENTRY.valid.next = next_c;
+        field_combo.STEER_ENTRY.valid.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_ENTRY.valid.value <= 1'h0;
+        end else begin
+            if(field_combo.STEER_ENTRY.valid.load_next) begin
+                field_storage.STEER_ENTRY.valid.value <= field_combo.STEER_ENTRY.valid.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_ENTRY.valid.value = field_storage.STEER_ENTRY.valid.value;
+    // Field: splitrx_csr.STEER_ENTRY.vlan_match
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_ENTRY.vlan_match.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_ENTRY && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_ENTRY.vlan_match.value & ~decoded_wr_biten[9:9]) | (decoded_wr_data[9:9] & decoded_wr_biten[9:9]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_ENTRY.vlan_match.next = next_c;
+        field_combo.STEER_ENTRY.vlan_match.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_ENTRY.vlan_match.value <= 1'h0;
+        end else begin
+            if(field_combo.STEER_ENTRY.vlan_match.load_next) begin
+                field_storage.STEER_ENTRY.vlan_match.value <= field_combo.STEER_ENTRY.vlan_match.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_ENTRY.vlan_match.value = field_storage.STEER_ENTRY.vlan_match.value;
+    // Field: splitrx_csr.STEER_ENTRY.vlan_id
+    always_comb begin
+        automatic logic [11:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_ENTRY.vlan_id.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_ENTRY && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_ENTRY.vlan_id.value & ~decoded_wr_biten[27:16]) | (decoded_wr_data[27:16] & decoded_wr_biten[27:16]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_ENTRY.vlan_id.next = next_c;
+        field_combo.STEER_ENTRY.vlan_id.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_ENTRY.vlan_id.value <= 12'h0;
+        end else begin
+            if(field_combo.STEER_ENTRY.vlan_id.load_next) begin
+                field_storage.STEER_ENTRY.vlan_id.value <= field_combo.STEER_ENTRY.vlan_id.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_ENTRY.vlan_id.value = field_storage.STEER_ENTRY.vlan_id.value;
+    // Field: splitrx_csr.STEER_ENTRY.index
+    always_comb begin
+        automatic logic [3:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_ENTRY.index.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_ENTRY && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_ENTRY.index.value & ~decoded_wr_biten[31:28]) | (decoded_wr_data[31:28] & decoded_wr_biten[31:28]);
+            load_next_c = '1;
+        end
+        field_combo.STEER_ENTRY.index.next = next_c;
+        field_combo.STEER_ENTRY.index.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_ENTRY.index.value <= 4'h0;
+        end else begin
+            if(field_combo.STEER_ENTRY.index.load_next) begin
+                field_storage.STEER_ENTRY.index.value <= field_combo.STEER_ENTRY.index.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_ENTRY.index.value = field_storage.STEER_ENTRY.index.value;
+    // Field: splitrx_csr.STEER_COMMIT.commit
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.STEER_COMMIT.commit.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.STEER_COMMIT && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.STEER_COMMIT.commit.value & ~decoded_wr_biten[0:0]) | (decoded_wr_data[0:0] & decoded_wr_biten[0:0]);
+            load_next_c = '1;
+        end else begin // singlepulse clears back to 0
+            next_c = '0;
+            load_next_c = '1;
+        end
+        field_combo.STEER_COMMIT.commit.next = next_c;
+        field_combo.STEER_COMMIT.commit.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.STEER_COMMIT.commit.value <= 1'h0;
+        end else begin
+            if(field_combo.STEER_COMMIT.commit.load_next) begin
+                field_storage.STEER_COMMIT.commit.value <= field_combo.STEER_COMMIT.commit.next;
+            end
+        end
+    end
+    assign hwif_out.STEER_COMMIT.commit.value = field_storage.STEER_COMMIT.commit.value;
     for(genvar i0=0; i0<1; i0++) begin
         // Field: splitrx_csr.RXQ[].CTRL.enable
         always_comb begin
@@ -1141,6 +1454,25 @@ module splitrx_csr (
         end
         if(rd_mux_addr == 13'h19c) begin
             readback_data_var[31:0] = hwif_in.MSIX_DROPS.HI.value.next;
+        end
+        if(rd_mux_addr == 13'h1a0) begin
+            readback_data_var[0] = field_storage.STEER_CTRL.promisc.value;
+        end
+        if(rd_mux_addr == 13'h1a4) begin
+            readback_data_var[31:0] = field_storage.STEER_MAC_LO.mac.value;
+        end
+        if(rd_mux_addr == 13'h1a8) begin
+            readback_data_var[15:0] = field_storage.STEER_MAC_HI.mac.value;
+        end
+        if(rd_mux_addr == 13'h1ac) begin
+            readback_data_var[5:0] = field_storage.STEER_ENTRY.queue.value;
+            readback_data_var[8] = field_storage.STEER_ENTRY.valid.value;
+            readback_data_var[9] = field_storage.STEER_ENTRY.vlan_match.value;
+            readback_data_var[27:16] = field_storage.STEER_ENTRY.vlan_id.value;
+            readback_data_var[31:28] = field_storage.STEER_ENTRY.index.value;
+        end
+        if(rd_mux_addr == 13'h1b0) begin
+            readback_data_var[0] = field_storage.STEER_COMMIT.commit.value;
         end
         for(int i0=0; i0<1; i0++) begin
             if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h40) begin

@@ -176,6 +176,66 @@ package splitrx_csr_pkg;
 
     typedef struct {
         logic value;
+    } splitrx_csr__STEER_CTRL__promisc__out_t;
+
+    typedef struct {
+        splitrx_csr__STEER_CTRL__promisc__out_t promisc;
+    } splitrx_csr__STEER_CTRL__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__STEER_MAC_LO__mac__out_t;
+
+    typedef struct {
+        splitrx_csr__STEER_MAC_LO__mac__out_t mac;
+    } splitrx_csr__STEER_MAC_LO__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__STEER_MAC_HI__mac__out_t;
+
+    typedef struct {
+        splitrx_csr__STEER_MAC_HI__mac__out_t mac;
+    } splitrx_csr__STEER_MAC_HI__out_t;
+
+    typedef struct {
+        logic [5:0] value;
+    } splitrx_csr__STEER_ENTRY__queue__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__STEER_ENTRY__valid__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__STEER_ENTRY__vlan_match__out_t;
+
+    typedef struct {
+        logic [11:0] value;
+    } splitrx_csr__STEER_ENTRY__vlan_id__out_t;
+
+    typedef struct {
+        logic [3:0] value;
+    } splitrx_csr__STEER_ENTRY__index__out_t;
+
+    typedef struct {
+        splitrx_csr__STEER_ENTRY__queue__out_t queue;
+        splitrx_csr__STEER_ENTRY__valid__out_t valid;
+        splitrx_csr__STEER_ENTRY__vlan_match__out_t vlan_match;
+        splitrx_csr__STEER_ENTRY__vlan_id__out_t vlan_id;
+        splitrx_csr__STEER_ENTRY__index__out_t index;
+    } splitrx_csr__STEER_ENTRY__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__STEER_COMMIT__commit__out_t;
+
+    typedef struct {
+        splitrx_csr__STEER_COMMIT__commit__out_t commit;
+    } splitrx_csr__STEER_COMMIT__out_t;
+
+    typedef struct {
+        logic value;
     } splitrx_csr__rxq_rf__CTRL__enable__out_t;
 
     typedef struct {
@@ -297,6 +357,11 @@ package splitrx_csr_pkg;
         splitrx_csr__cnt64_rf__out_t RX_BYTES;
         splitrx_csr__cnt64_rf__out_t MSIX_MSGS;
         splitrx_csr__cnt64_rf__out_t MSIX_DROPS;
+        splitrx_csr__STEER_CTRL__out_t STEER_CTRL;
+        splitrx_csr__STEER_MAC_LO__out_t STEER_MAC_LO;
+        splitrx_csr__STEER_MAC_HI__out_t STEER_MAC_HI;
+        splitrx_csr__STEER_ENTRY__out_t STEER_ENTRY;
+        splitrx_csr__STEER_COMMIT__out_t STEER_COMMIT;
         splitrx_csr__rxq_rf__out_t RXQ[1];
     } splitrx_csr__out_t;
 endpackage

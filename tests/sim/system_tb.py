@@ -8,7 +8,8 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import Timer
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.packet import Raw
 
 from model.hostmem import POISON_BYTE
 from model.records import CplFlags, DropReason, L3Type, RxCompletion
@@ -18,7 +19,7 @@ from sw.vhost import DEFAULT_FEATURES
 from tb.common import seeded_rng
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 from tb.system import HDR, SystemRig
-from tb.traffic import scapy_frame
+from tb.traffic import GUEST_MAC, PEER_MAC, scapy_frame
 
 
 def check_completion(c: RxCompletion, frame: bytes, k: int) -> None:
@@ -160,3 +161,45 @@ async def checksum_verdicts_reach_the_guest_as_data_valid(dut: object) -> None:
                 f"frame {k + j} ({Ether(sent[k + j]).summary()}): DATA_VALID {valid}, "
                 f"expected {want[k + j]}"
             )
+
+
+@cocotb.test()
+async def steering_table_filters_unmatched_unicast(dut: object) -> None:
+    """With the guest's MAC in the steering table and promiscuous mode off: frames to it,
+    broadcast and multicast are delivered; unicast to an unknown MAC is dropped as filtered;
+    unicast to a MAC steered to a queue this device does not have is dropped as
+    queue_disabled; a VLAN-qualified entry matches only its VLAN. Counters add up."""
+    rig = await SystemRig(dut).start()
+    rng = seeded_rng("steering_table_filters_unmatched_unicast")
+    await rig.drv.set_steer_entry(0, GUEST_MAC, 0)
+    await rig.drv.set_steer_entry(1, "02:00:00:00:00:33", 5)  # a queue that does not exist
+    await rig.drv.set_steer_entry(2, "02:00:00:00:00:44", 0, vlan_id=7)
+    await rig.drv.set_promisc(False)
+    await rig.h.barrier()
+
+    def to(dst: str, vlan: int | None = None) -> bytes:
+        eth = Ether(dst=dst, src=PEER_MAC)
+        l3 = IP(src="10.0.0.2", dst="10.0.0.1") / UDP(dport=9)
+        pkt = eth / Dot1Q(vlan=vlan) / l3 if vlan is not None else eth / l3
+        return bytes(pkt / Raw(rng.randbytes(rng.randint(20, 400))))
+
+    cases = [
+        (to(GUEST_MAC), None),
+        (to("ff:ff:ff:ff:ff:ff"), None),
+        (to("01:00:5e:00:00:01"), None),
+        (to("02:00:00:00:00:99"), DropReason.FILTERED),
+        (to("02:00:00:00:00:33"), DropReason.QUEUE_DISABLED),
+        (to("02:00:00:00:00:44", vlan=7), None),
+        (to("02:00:00:00:00:44", vlan=8), DropReason.FILTERED),
+        (to(GUEST_MAC, vlan=8), None),  # entry 0 has no VLAN condition
+    ]
+    for f, _ in cases:
+        await rig.send(f)
+    good = [f for f, why in cases if why is None]
+    got = await rig.receive(len(good))
+    await rig.settle()
+    check_received(rig, got, good)
+    c = await rig.drv.counters()
+    for reason in (DropReason.FILTERED, DropReason.QUEUE_DISABLED):
+        assert c.drops[reason] == sum(why == reason for _, why in cases), (reason, c.drops)
+    assert c.rx_frames + c.total_drops == len(cases)
