@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from collections.abc import Awaitable
@@ -32,6 +33,8 @@ async def reset(clk: Any, rst: Any, cycles: int = 8) -> None:
 
 async def deadline(aw: Awaitable[T], timeout_ns: float, what: str) -> T:
     """Await ``aw``; fail with a message naming ``what`` if it takes longer than timeout_ns."""
+    # whole nanoseconds: a float like 6000 * 4 * 6.4 is not representable in 1 ps steps
+    timeout_ns = math.ceil(timeout_ns)
     try:
         return await with_timeout(aw, timeout_ns, "ns")  # type: ignore[arg-type]
     except SimTimeoutError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -33,6 +34,21 @@ from filelock import FileLock
 from tb.build import Build, run
 
 _RESULTS: dict[str, Group] = {}
+_SESSION_SEED = random.SystemRandom().randrange(1, 2**31)
+
+
+def session_seed() -> int:
+    """The stimulus seed of this pytest session: SPLITRX_SEED if set, else one drawn per
+    session (xdist workers of one session derive the same one from its run id). Passed to
+    every group's run as SPLITRX_SEED, which tb.common.seeded_rng uses, so the seed printed
+    with a failure reproduces it."""
+    env = os.environ.get("SPLITRX_SEED")
+    if env:
+        return int(env)
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id:
+        return int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 2**31 or 1
+    return _SESSION_SEED
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ def run_in_group(
     """Fail this pytest item unless cocotb test ``testcase`` passed in its group's run."""
     names = _siblings(request, param)
     env = dict(extra_env or {})
+    env.setdefault("SPLITRX_SEED", str(session_seed()))
     key = hashlib.sha256(
         f"{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}|{b.build_dir}|{tb_module}|"
         f"{names}|{sorted(env.items())}".encode()

@@ -11,9 +11,6 @@ drawn once per pytest session (shared by xdist workers) and printed with each it
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import random
 from dataclasses import dataclass
 
 import pytest
@@ -63,27 +60,10 @@ def _build(cfg: Config) -> Build:
     )
 
 
-def _seed() -> int:
-    """SPLITRX_SEED, else one seed per pytest session (xdist workers derive the same one)."""
-    env = os.environ.get("SPLITRX_SEED")
-    if env:
-        return int(env)
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run_id:
-        return int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 2**31
-    return _SESSION_SEED
-
-
-_SESSION_SEED = random.SystemRandom().randrange(1, 2**31)
-
-
 @pytest.mark.parametrize(("cfg", "testcase"), CASES)
 def test_rss(cfg: Config, testcase: str, request: pytest.FixtureRequest) -> None:
-    seed = _seed()
-    print(f"{cfg.id}: seed {seed} (rerun with SPLITRX_SEED={seed})")
     env = {
         "RSS_BYTES_PER_CYCLE": str(cfg.bytes_per_cycle),
         "RSS_Q_W": str(cfg.q_w),
-        "SPLITRX_SEED": str(seed),
     }
     run_in_group(request, _build(cfg), TB, testcase, extra_env=env, label=cfg.id)

@@ -12,19 +12,12 @@ file lock. Seeds: SPLITRX_SEED=N reruns a failure; otherwise a fresh seed is dra
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
-import random
-import shutil
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
-from tb.build import Build, build, rtl_sources, run
+from tb.build import Build, build, rtl_sources
+from tb.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -79,96 +72,16 @@ def _build(cfg: Config) -> Build:
     return build("rx_parser", rtl_sources("rx_parser"), cfg.params)
 
 
-@functools.cache
-def _seed() -> int:
-    """SPLITRX_SEED, else one seed per pytest run (the same in every xdist worker)."""
-    env = os.environ.get("SPLITRX_SEED")
-    if env:
-        return int(env)
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    if run_id:
-        return int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16) % 2**31 or 1
-    return random.SystemRandom().randrange(1, 2**31)
-
-
-def _env(cfg: Config, seed: int) -> dict[str, str]:
+def _env(cfg: Config) -> dict[str, str]:
     env = {
         "RXP_MAX_HDR_BYTES": str(cfg.max_hdr_bytes),
         "RXP_MAX_EXT_HDRS": str(cfg.max_ext_hdrs),
-        # cocotb derives per-test seeds from its own; pin the stimulus seed to the printed one.
-        "SPLITRX_SEED": str(seed),
     }
     if cfg != DEFAULT:
         env["RXP_RANDOM_FRAMES"] = "250"
     return env
 
 
-@dataclass(frozen=True)
-class Group:
-    """Results of one simulator run: testcase -> failure text ('' when it passed)."""
-
-    results: dict[str, str]
-    error: str  # why the run as a whole failed, if it did
-    test_dir: Path
-
-
-def _parse(results_xml: Path) -> dict[str, str]:
-    if not results_xml.exists():
-        return {}
-    out: dict[str, str] = {}
-    for case in ET.parse(results_xml).getroot().iter("testcase"):
-        bad = case.find("failure")
-        if bad is None:
-            bad = case.find("error")
-        out[case.get("name", "")] = "" if bad is None else (bad.get("message") or "failed")
-    return out
-
-
-@functools.cache
-def _group(cfg: Config, names: tuple[str, ...]) -> Group:
-    """Run cocotb tests ``names`` of ``cfg`` in one simulator process (once per pytest run;
-    xdist workers of the same run share it)."""
-    b = _build(cfg)
-    tdir = b.build_dir.parent / "runs" / f"{b.build_dir.name}-group"
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    seed = _seed()
-    key = hashlib.sha256(f"{run_id}|{names}|{seed}".encode()).hexdigest()[:16]
-    stamp = tdir / "group.json"
-    with FileLock(str(tdir) + ".lock"):
-        if run_id and stamp.exists():
-            saved = json.loads(stamp.read_text())
-            if saved["key"] == key:
-                return Group(saved["results"], saved["error"], tdir)
-        print(f"rx_parser {cfg.id}: seed {seed} (rerun with SPLITRX_SEED={seed})")
-        shutil.rmtree(tdir, ignore_errors=True)
-        error = ""
-        try:
-            run(b, TB, testcase=list(names), seed=seed, extra_env=_env(cfg, seed), test_dir=tdir)
-        except (Exception, SystemExit) as exc:  # the runner exits on failures; reported below
-            error = f"{type(exc).__name__}: {exc}"
-        results = _parse(tdir / "results.xml")
-        stamp.write_text(json.dumps({"key": key, "results": results, "error": error}))
-    return Group(results, error, tdir)
-
-
 @pytest.mark.parametrize(("cfg", "testcase"), CASES)
 def test_rx_parser(cfg: Config, testcase: str, request: pytest.FixtureRequest) -> None:
-    # The cocotb tests of this parameter set selected in this pytest run (-k, -m, ids).
-    names = tuple(
-        item.callspec.params["testcase"]
-        for item in request.session.items
-        if isinstance(item, pytest.Function)
-        and item.originalname == "test_rx_parser"
-        and item.module is not None
-        and item.module.__name__ == __name__
-        and item.callspec.params.get("cfg") == cfg
-    )
-    group = _group(cfg, names)
-    if testcase not in group.results:
-        pytest.fail(
-            f"cocotb test {testcase} did not report ({group.error or 'no result'}); "
-            f"see {group.test_dir}"
-        )
-    failure = group.results[testcase]
-    if failure:
-        pytest.fail(f"cocotb test {testcase} failed: {failure}\n(results in {group.test_dir})")
+    run_in_group(request, _build(cfg), TB, testcase, extra_env=_env(cfg), label=cfg.id)

@@ -10,9 +10,6 @@ drawn once per pytest session (shared by xdist workers) and printed with each it
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import random
 from dataclasses import dataclass
 
 import pytest
@@ -57,27 +54,10 @@ def _build(cfg: Config) -> Build:
     return build("rx_steer", rtl_sources("rx_steer"), {"ENTRIES": cfg.entries, "Q_W": cfg.q_w})
 
 
-def _seed() -> int:
-    """SPLITRX_SEED, else one seed per pytest session (xdist workers derive the same one)."""
-    env = os.environ.get("SPLITRX_SEED")
-    if env:
-        return int(env)
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run_id:
-        return int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 2**31
-    return _SESSION_SEED
-
-
-_SESSION_SEED = random.SystemRandom().randrange(1, 2**31)
-
-
 @pytest.mark.parametrize(("cfg", "testcase"), CASES)
 def test_rx_steer(cfg: Config, testcase: str, request: pytest.FixtureRequest) -> None:
-    seed = _seed()
-    print(f"{cfg.id}: seed {seed} (rerun with SPLITRX_SEED={seed})")
     env = {
         "STEER_ENTRIES": str(cfg.entries),
         "STEER_Q_W": str(cfg.q_w),
-        "SPLITRX_SEED": str(seed),
     }
     run_in_group(request, _build(cfg), TB, testcase, extra_env=env, label=cfg.id)
