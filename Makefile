@@ -9,7 +9,7 @@ JOBS ?= 2
 # Extra pytest arguments, e.g. make test ARGS='-k pcie'.
 ARGS ?=
 
-.PHONY: help sim test test-long lint waves bench regs clean clean-venv toolchain
+.PHONY: help sim test test-long lint regs clean clean-venv toolchain
 
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
@@ -17,7 +17,6 @@ help:
 	@echo "make test-long  also the long scenarios marked 'slow'"
 	@echo "make lint       verilator --lint-only -Wall per module, ruff, mypy"
 	@echo "make regs       regenerate register block, Python offsets, SV record package, docs"
-	@echo "make waves      open the last FST in GTKWave with the saved layout"
 	@echo "make clean      remove build/ (simulator builds and runs)"
 
 $(STAMP): pyproject.toml
@@ -43,12 +42,6 @@ lint: toolchain
 
 regs: $(STAMP)
 	$(PY) -m tools.gen
-
-waves: $(STAMP)
-	$(PY) -m tb.waves
-
-bench: toolchain
-	$(PY) -m tb.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build
