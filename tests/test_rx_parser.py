@@ -12,6 +12,7 @@ file lock. Seeds: SPLITRX_SEED=N reruns a failure; otherwise a fresh seed is dra
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -85,3 +86,16 @@ def _env(cfg: Config) -> dict[str, str]:
 @pytest.mark.parametrize(("cfg", "testcase"), CASES)
 def test_rx_parser(cfg: Config, testcase: str, request: pytest.FixtureRequest) -> None:
     run_in_group(request, _build(cfg), TB, testcase, extra_env=_env(cfg), label=cfg.id)
+
+
+FUZZ_FRAMES = int(os.environ.get("RXP_FUZZ_FRAMES", "100000"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("testcase", ["random_frames_match_reference_under_backpressure"])
+def test_rx_parser_fuzz(testcase: str, request: pytest.FixtureRequest) -> None:
+    """Issue 10's parser fuzzing: FUZZ_FRAMES (default 100 000) random and mutated frames
+    (truncations, bit flips, bogus lengths and next headers, VLAN stacks) under back-pressure;
+    no hang, every record equal to the reference. On demand: make test-long."""
+    env = {**_env(DEFAULT), "RXP_RANDOM_FRAMES": str(FUZZ_FRAMES)}
+    run_in_group(request, _build(DEFAULT), TB, testcase, extra_env=env, label="fuzz")
