@@ -41,9 +41,17 @@ async def setup(dut: Any) -> None:
     await ClockCycles(dut.mac_clk, 4)
 
 
+# Destination, source, EtherType 0x88B5 (IEEE local experimental): random payload bytes must
+# not turn a frame into MAC control (0x8808 at bytes 12..13), which the MAC rightly drops.
+ETH_HDR = bytes.fromhex("02000000000102000000000288b5")
+
+
 def frames_of(rng: random.Random, sizes: list[int]) -> list[XgmiiFrame]:
-    """XGMII frames of the given sizes (FCS included), random payload."""
-    return [XgmiiFrame.from_payload(rng.randbytes(n - 4), min_len=0) for n in sizes]
+    """XGMII frames of the given sizes (FCS included): fixed Ethernet header, random payload."""
+    return [
+        XgmiiFrame.from_payload(ETH_HDR + rng.randbytes(n - 4 - len(ETH_HDR)), min_len=0)
+        for n in sizes
+    ]
 
 
 def drops(dut: Any) -> dict[DropReason, int]:
