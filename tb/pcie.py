@@ -268,6 +268,10 @@ class PcieHarness:
     async def write_reg(self, offset: int, value: int) -> None:
         await self.bar0.write_dword(offset, value)
 
+    # sw.nic_driver.RegisterIO: the host driver talks to BAR0 through the harness directly
+    read32 = read_reg
+    write32 = write_reg
+
     async def enable_msix(self, enable: bool = True, fn_mask: bool = False) -> None:
         """Set the MSI-X capability's enable and function-mask bits, as system software
         does, and wait until the hard-IP model shows them to the core."""

@@ -36,19 +36,6 @@ RXQ0_VECTOR = 0
 RXQ0_MSI_DATA = 0x41  # an interrupt controller's vector number for RX queue 0
 
 
-class BarRegisters:
-    """sw.nic_driver.RegisterIO over BAR0 of the simulated device."""
-
-    def __init__(self, h: PcieHarness) -> None:
-        self.h = h
-
-    async def read32(self, offset: int) -> int:
-        return await self.h.read_reg(offset)
-
-    async def write32(self, offset: int, value: int) -> None:
-        await self.h.write_reg(offset, value)
-
-
 @dataclass
 class WireStats:
     sent: int = 0
@@ -92,7 +79,7 @@ class SystemRig:
         await deadline(h.enumerate(), 50_000, "end of reset and enumeration")
         assert h.host.domain is not None
         h.host.on_write = self._track
-        self.drv = NicDriver(BarRegisters(h), h.mem, h.host.domain)
+        self.drv = NicDriver(h, h.mem, h.host.domain)
         self.caps = await self.drv.probe()
         self.queue: RxQueue = await self.drv.open_queue(
             0, desc_entries=self.nic_entries, data_offset=HDR

@@ -18,6 +18,7 @@ from scapy.layers.l2 import Ether
 from model import regmap
 from model.hostmem import POISON_BYTE
 from model.records import CplStatus, DescFlags, DropReason, RxCompletion, RxDescriptor
+from sw.nic_driver import NicCounters, NicDriver
 from tb.common import deadline, seeded_rng
 from tb.pcie import PcieHarness
 
@@ -83,15 +84,10 @@ class Queue:
         return c
 
 
-async def counter(h: PcieHarness, name: str, index: int = 0) -> int:
-    rf = regmap.REGFILES[name]
-    lo = await h.read_reg(rf.addr(index, "LO"))
-    hi = await h.read_reg(rf.addr(index, "HI"))
-    return hi << 32 | lo
-
-
-async def drops(h: PcieHarness) -> dict[DropReason, int]:
-    return {r: await counter(h, "DROP", r) for r in DropReason}
+async def counters(h: PcieHarness) -> NicCounters:
+    """DROP[r], RX_FRAMES and RX_BYTES, read the way the host driver reads them."""
+    assert h.host.domain is not None
+    return await NicDriver(h, h.mem, h.host.domain).counters()
 
 
 async def setup(dut: object, **kw: object) -> PcieHarness:
@@ -164,8 +160,8 @@ async def run_frames(h: PcieHarness, rng: random.Random, sizes: list[int], ring:
         if posted < len(pool):
             await q.post([pool[posted]])
             posted += 1
-    assert await counter(h, "RX_FRAMES") == len(sizes)
-    assert await counter(h, "RX_BYTES") == sum(sizes)
+    c = await counters(h)
+    assert (c.rx_frames, c.rx_bytes) == (len(sizes), sum(sizes))
     assert h.host.faults == []
 
 
@@ -224,8 +220,8 @@ async def frame_longer_than_its_buffer_is_returned_unwritten(dut: object) -> Non
     c = await q.next_completion()
     assert c.status == CplStatus.OK and c.cookie == big.cookie
     check_landed(h, big, q.data_offset, frame)
-    d = await drops(h)
-    assert d[DropReason.TOO_LONG_FOR_GROUP] == 1 and await counter(h, "RX_FRAMES") == 1
+    c = await counters(h)
+    assert c.drops[DropReason.TOO_LONG_FOR_GROUP] == 1 and c.rx_frames == 1
 
 
 @cocotb.test()
@@ -250,7 +246,7 @@ async def drops_are_counted_by_reason(dut: object) -> None:
     expected[DropReason.BAD_FCS] = expected[DropReason.RUNT] = 1
     expected[DropReason.XGMII_ERROR] = 1
     expected[DropReason.NO_BUFFER] = 3
-    got = await drops(h)
+    got = (await counters(h)).drops
     assert got == expected, {
         r.name: (got[r], expected[r]) for r in DropReason if got[r] != expected[r]
     }
@@ -282,7 +278,7 @@ async def descriptor_read_error_stops_only_until_reset(dut: object) -> None:
     await Timer(1000, "ns")
     st = await h.read_reg(rxq.addr(Q, "STATUS"))
     assert status.fields["error_code"].get(st) == 1, hex(st)
-    assert (await drops(h))[DropReason.QUEUE_ERROR] == 2
+    assert (await counters(h)).drops[DropReason.QUEUE_ERROR] == 2
     assert len(h.host.faults) == 1 and h.host.faults[0].addr == unmapped
     # recover: reset the queue, point it at its real ring, post again
     await h.write_reg(rxq.addr(Q, "DESC_BASE_LO"), q.desc_base & 0xFFFF_FFFF)
