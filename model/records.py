@@ -102,6 +102,19 @@ class CplStatus(enum.IntEnum):
     TOO_LONG_FOR_GROUP = 1
 
 
+class QueueError(enum.IntEnum):
+    """Why a queue stopped (RXQ STATUS.error_code); the queue drops its frames as
+    queue_error until it is reset."""
+
+    NONE = 0
+    DESC_READ = 1  # descriptor read answered UR/CA
+    DESC_TIMEOUT = 2  # descriptor read not answered within DMA_RD_TIMEOUT
+    CPL_FULL = 3  # completion ring full when a completion was due (host bug)
+    BAD_GROUP = 4  # a first group longer than the descriptor cache (no EOG within it)
+    BAD_CONFIG = 5  # enabled with a zero/unaligned ring base, a ring > 2**15, cpl ring < desc ring
+    CONFIG_CHANGED = 6  # mode/split level/mergeable/drop_when_empty changed while enabled
+
+
 class DescFlags(enum.IntFlag):
     NONE = 0
     EOG = 1 << 0  # last descriptor of a group (one virtio buffer)
@@ -272,6 +285,7 @@ ENUMS: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = (
     RssType,
     SteerRule,
     CplStatus,
+    QueueError,
     DescFlags,
     CplFlags,
 )

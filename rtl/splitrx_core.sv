@@ -285,7 +285,11 @@ module splitrx_core #(
         .m_res_entry(steer_res_entry)
     );
 
-    // ---------------------------------------------------------------- RX DMA (queue 0)
+    // ---------------------------------------------------------------- RX DMA
+    localparam int NQ = 8;           // model/regmap.py CAP_QUEUES.rx_queues
+    localparam int DESC_CACHE = 32;  // model/regmap.py CAP_QUEUES.desc_cache
+    localparam int QW = $clog2(NQ);
+
     logic [AXIS_PCIE_W-1:0]    dma_req_tdata;
     logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep;
     logic                      dma_req_tvalid, dma_req_tready, dma_req_tlast;
@@ -296,16 +300,50 @@ module splitrx_core #(
     logic                      cpl_tvalid, cpl_tready, cpl_tlast;
     logic [splitrx_pcie_pkg::CPL_HDR_W-1:0] cpl_tuser;
 
-    logic [15:0] q_desc_head, q_cpl_tail;
-    logic        q_error;
-    logic [7:0]  q_error_code;
-    logic        ev_delivered, ev_drop;
+    logic [NQ-1:0]        q_enable, q_reset, q_mergeable, q_drop_when_empty, q_irq_enable;
+    logic [NQ-1:0][1:0]   q_mode, q_split_level;
+    logic [NQ-1:0][63:0]  q_desc_base, q_cpl_base;
+    logic [NQ-1:0][4:0]   q_desc_size_log2, q_cpl_size_log2;
+    logic [NQ-1:0][15:0]  q_desc_tail, q_cpl_head, q_mod_cycles;
+    logic [NQ-1:0][11:0]  q_data_offset;
+    logic [NQ-1:0][5:0]   q_irq_vector;
+    logic [NQ-1:0][7:0]   q_mod_pkts;
+
+    logic [NQ-1:0][15:0]  q_desc_head, q_cpl_tail;
+    logic [NQ-1:0]        q_error, q_quiescent;
+    logic [NQ-1:0][7:0]   q_error_code;
+    logic        ev_delivered, ev_drop, ev_queue_valid;
     logic [15:0] ev_delivered_bytes;
     logic [3:0]  ev_drop_reason;
+    logic [QW-1:0] ev_queue;
     logic        irq_valid, irq_ready;
     logic [5:0]  irq_vector;
 
+    for (genvar q = 0; q < NQ; q++) begin : gen_rxq
+        assign q_enable[q]          = hwif_out.RXQ[q].CTRL.enable.value;
+        assign q_reset[q]           = hwif_out.RXQ[q].CTRL.reset.value;
+        assign q_mode[q]            = hwif_out.RXQ[q].CTRL.mode.value;
+        assign q_split_level[q]     = hwif_out.RXQ[q].CTRL.split_level.value;
+        assign q_mergeable[q]       = hwif_out.RXQ[q].CTRL.mergeable.value;
+        assign q_drop_when_empty[q] = hwif_out.RXQ[q].CTRL.drop_when_empty.value;
+        assign q_desc_base[q]       = {hwif_out.RXQ[q].DESC_BASE_HI.addr.value,
+                                       hwif_out.RXQ[q].DESC_BASE_LO.addr.value};
+        assign q_desc_size_log2[q]  = hwif_out.RXQ[q].DESC_SIZE.log2.value;
+        assign q_desc_tail[q]       = hwif_out.RXQ[q].DESC_TAIL.index.value;
+        assign q_data_offset[q]     = hwif_out.RXQ[q].DATA_OFFSET.bytes.value;
+        assign q_cpl_base[q]        = {hwif_out.RXQ[q].CPL_BASE_HI.addr.value,
+                                       hwif_out.RXQ[q].CPL_BASE_LO.addr.value};
+        assign q_cpl_size_log2[q]   = hwif_out.RXQ[q].CPL_SIZE.log2.value;
+        assign q_cpl_head[q]        = hwif_out.RXQ[q].CPL_HEAD.index.value;
+        assign q_irq_enable[q]      = hwif_out.RXQ[q].IRQ.enable.value;
+        assign q_irq_vector[q]      = hwif_out.RXQ[q].IRQ.vector.value;
+        assign q_mod_pkts[q]        = hwif_out.RXQ[q].MODERATION.packets.value;
+        assign q_mod_cycles[q]      = hwif_out.RXQ[q].MODERATION.cycles.value;
+    end
+
     rx_dma #(
+        .NQ(NQ),
+        .DESC_CACHE(DESC_CACHE),
         .AXIS_W(AXIS_PCIE_W)
     ) rx_dma_inst (
         .clk, .rst,
@@ -329,25 +367,52 @@ module splitrx_core #(
         .s_axis_cpl_tready(cpl_tready),
         .s_axis_cpl_tlast(cpl_tlast),
         .s_axis_cpl_tuser(cpl_tuser),
-        .q_enable(hwif_out.RXQ[0].CTRL.enable.value),
-        .q_desc_base({hwif_out.RXQ[0].DESC_BASE_HI.addr.value, hwif_out.RXQ[0].DESC_BASE_LO.addr.value}),
-        .q_desc_size_log2(hwif_out.RXQ[0].DESC_SIZE.log2.value),
-        .q_desc_tail(hwif_out.RXQ[0].DESC_TAIL.index.value),
-        .q_data_offset(hwif_out.RXQ[0].DATA_OFFSET.bytes.value),
-        .q_cpl_base({hwif_out.RXQ[0].CPL_BASE_HI.addr.value, hwif_out.RXQ[0].CPL_BASE_LO.addr.value}),
-        .q_cpl_size_log2(hwif_out.RXQ[0].CPL_SIZE.log2.value),
-        .q_cpl_head(hwif_out.RXQ[0].CPL_HEAD.index.value),
-        .q_reset(hwif_out.RXQ[0].CTRL.reset.value),
+        .q_enable, .q_reset, .q_mode, .q_split_level, .q_mergeable, .q_drop_when_empty,
+        .q_desc_base, .q_desc_size_log2, .q_desc_tail, .q_data_offset,
+        .q_cpl_base, .q_cpl_size_log2, .q_cpl_head,
+        .q_irq_enable, .q_irq_vector, .q_mod_pkts, .q_mod_cycles,
         .cfg_max_payload,
-        .q_irq_enable(hwif_out.RXQ[0].IRQ.enable.value),
-        .q_irq_vector(hwif_out.RXQ[0].IRQ.vector.value),
+        .cfg_max_read_req,
+        .cfg_desc_wait(hwif_out.DMA_DESC_WAIT.cycles.value),
+        .cfg_cpl_flush(hwif_out.DMA_CPL_FLUSH.cycles.value),
+        .cfg_rd_timeout(hwif_out.DMA_RD_TIMEOUT.cycles_x256.value),
         .steer_req_valid, .steer_req_ready, .steer_req_mac, .steer_req_vlan_present,
         .steer_req_vlan_id, .steer_res_valid, .steer_res_ready, .steer_res_drop,
         .steer_res_queue,
         .irq_valid, .irq_ready, .irq_vector,
-        .q_desc_head, .q_cpl_tail, .q_error, .q_error_code,
-        .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason
+        .q_desc_head, .q_cpl_tail, .q_error, .q_error_code, .q_quiescent,
+        .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason,
+        .ev_queue_valid, .ev_queue
     );
+
+    // per-queue counters: packets, bytes, drops (64-bit; reading LO latches HI)
+    logic [NQ-1:0][63:0] qc_pkts_q, qc_bytes_q, qc_drops_q;
+    logic [NQ-1:0][31:0] qc_pkts_hi_q, qc_bytes_hi_q, qc_drops_hi_q;
+
+    always_ff @(posedge clk) begin
+        for (int q = 0; q < NQ; q++) begin
+            if (ev_queue_valid && ev_queue == QW'(q)) begin
+                if (ev_delivered) begin
+                    qc_pkts_q[q]  <= qc_pkts_q[q] + 64'd1;
+                    qc_bytes_q[q] <= qc_bytes_q[q] + 64'(ev_delivered_bytes);
+                end
+                if (ev_drop) begin
+                    qc_drops_q[q] <= qc_drops_q[q] + 64'd1;
+                end
+            end
+            if (hwif_out.RXQ[q].PACKETS.LO.value.swacc) qc_pkts_hi_q[q]  <= qc_pkts_q[q][63:32];
+            if (hwif_out.RXQ[q].BYTES.LO.value.swacc)   qc_bytes_hi_q[q] <= qc_bytes_q[q][63:32];
+            if (hwif_out.RXQ[q].DROPS.LO.value.swacc)   qc_drops_hi_q[q] <= qc_drops_q[q][63:32];
+        end
+        if (rst) begin
+            qc_pkts_q     <= '0;
+            qc_bytes_q    <= '0;
+            qc_drops_q    <= '0;
+            qc_pkts_hi_q  <= '0;
+            qc_bytes_hi_q <= '0;
+            qc_drops_hi_q <= '0;
+        end
+    end
 
     // ---------------------------------------------------------------- counters
     // 64-bit totals; reading a counter's LO word latches its HI word.
@@ -425,10 +490,19 @@ module splitrx_core #(
         hwif_in.MSIX_DROPS.LO.value.next = msix_drop_count[31:0];
         hwif_in.MSIX_DROPS.HI.value.next = msix_drops_hi_q;
         hwif_in.ERR_STATUS.msix_bad_vector.hwset = msix_bad_vector;
-        hwif_in.RXQ[0].STATUS.error.next      = q_error;
-        hwif_in.RXQ[0].STATUS.error_code.next = q_error_code;
-        hwif_in.RXQ[0].DESC_HEAD.index.next   = q_desc_head;
-        hwif_in.RXQ[0].CPL_TAIL.index.next    = q_cpl_tail;
+        for (int q = 0; q < NQ; q++) begin
+            hwif_in.RXQ[q].STATUS.error.next      = q_error[q];
+            hwif_in.RXQ[q].STATUS.quiescent.next  = q_quiescent[q];
+            hwif_in.RXQ[q].STATUS.error_code.next = q_error_code[q];
+            hwif_in.RXQ[q].DESC_HEAD.index.next   = q_desc_head[q];
+            hwif_in.RXQ[q].CPL_TAIL.index.next    = q_cpl_tail[q];
+            hwif_in.RXQ[q].PACKETS.LO.value.next  = qc_pkts_q[q][31:0];
+            hwif_in.RXQ[q].PACKETS.HI.value.next  = qc_pkts_hi_q[q];
+            hwif_in.RXQ[q].BYTES.LO.value.next    = qc_bytes_q[q][31:0];
+            hwif_in.RXQ[q].BYTES.HI.value.next    = qc_bytes_hi_q[q];
+            hwif_in.RXQ[q].DROPS.LO.value.next    = qc_drops_q[q][31:0];
+            hwif_in.RXQ[q].DROPS.HI.value.next    = qc_drops_hi_q[q];
+        end
     end
 
     // ---------------------------------------------------------------- MSI-X

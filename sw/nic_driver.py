@@ -5,19 +5,31 @@ counters.
 The driver reaches the device through two things only:
 
 - ``RegisterIO``: ``await read32(offset)`` / ``await write32(offset, value)`` on BAR0
-  (offsets from ``model.regmap``; in cocotb an adapter over the root complex's BAR window,
-  in unit tests ``model.nic_model.FakeNic``);
+  (offsets from ``model.regmap``; in cocotb the PCIe harness, in unit tests
+  ``model.fake_nic.FakeNic``);
 - host memory (``model.hostmem.HostMemory``) plus the device's IOMMU ``Domain``: the driver
   allocates its rings there and maps them for the device at IOVA == host address (descriptor
   ring read-only, completion ring write-only for the device).
 
-Ring protocol (docs/registers.md, DESIGN.md): the host writes ``RxDescriptor`` records at
-``tail % entries`` and then the free-running 16-bit ``DESC_TAIL``; the NIC writes one
-``RxCompletion`` per consumed descriptor (this version: one descriptor per group), valid
-when its phase bit equals the host's expected phase (1 on the first lap, flipping each lap);
-the host then writes ``CPL_HEAD``. The driver never has more descriptors outstanding (posted
-and not yet acknowledged through ``CPL_HEAD``) than the descriptor ring holds, and the
-completion ring is at least as large, so the NIC can never find the completion ring full.
+Ring protocol (docs/dma.md, docs/registers.md): the host writes ``RxDescriptor`` records at
+``tail % entries`` and then the free-running 16-bit ``DESC_TAIL``. The NIC consumes whole
+groups (runs of descriptors ending with EOG) and writes one ``RxCompletion`` per frame (or
+per skipped group); ``desc_count`` says how many descriptors it consumed, and the
+completion is valid when its phase bit equals the host's expected phase (1 on the first
+lap, flipping each lap). ``poll`` hands each completion back with the descriptors it
+consumed (``RxDone``) and then writes ``CPL_HEAD``.
+
+A descriptor is *outstanding* from ``post`` until a completion that consumed it is
+acknowledged through ``CPL_HEAD``. The driver never has more outstanding descriptors than
+the descriptor ring holds; every completion in the ring consumed at least one of them and
+the completion ring is at least as large, so the NIC can never find the completion ring
+full.
+
+The queue's settings (``CTRL``: mode, split level, mergeable, drop_when_empty) live in the
+``RxQueue`` object and every ``CTRL`` write carries all of them, so enabling, disabling
+and resetting never change them; they are changed only while the queue is disabled
+(``configure``), as the NIC requires (a change while enabled stops the queue with
+``CONFIG_CHANGED``).
 """
 
 from __future__ import annotations
@@ -30,7 +42,15 @@ from typing import Protocol
 from model import regmap
 from model.hostmem import PAGE_SIZE, HostMemory, align_up
 from model.iommu import Domain, Perm
-from model.records import DropReason, RxCompletion, RxDescriptor
+from model.records import (
+    DescFlags,
+    DropReason,
+    PlacementMode,
+    QueueError,
+    RxCompletion,
+    RxDescriptor,
+    SplitLevel,
+)
 
 DESC_BYTES = RxDescriptor.size()
 CPL_BYTES = RxCompletion.size()
@@ -90,8 +110,31 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class QueueStatus:
+    """RXQ STATUS: ``error_code`` is a ``QueueError`` (a plain int for a code this driver
+    does not know)."""
+
     error: bool
-    error_code: int  # docs/registers.md RXQ STATUS; model.nic_model.QueueErrorCode
+    quiescent: bool
+    error_code: int
+
+
+@dataclass(frozen=True)
+class QueueCounters:
+    """One queue's RXQ PACKETS, BYTES and DROPS."""
+
+    packets: int  # frames delivered
+    bytes: int  # their lengths (FCS excluded)
+    drops: int  # frames steered here and dropped
+
+
+@dataclass(frozen=True)
+class RxDone:
+    """One completion ``poll`` collected, with the descriptors it consumed (oldest first;
+    ``descs[0].cookie == cpl.cookie``, ``len(descs) == cpl.desc_count``). Their buffers
+    are the caller's again."""
+
+    cpl: RxCompletion
+    descs: tuple[RxDescriptor, ...]
 
 
 @dataclass(frozen=True)
@@ -113,6 +156,11 @@ def _log2_entries(n: int, what: str) -> int:
     if not 1 <= n <= MAX_RING_ENTRIES or n & (n - 1):
         raise ValueError(f"{what} of {n} entries: not a power of two in 1..{MAX_RING_ENTRIES}")
     return n.bit_length() - 1
+
+
+def _check_fits(field: regmap.Field, value: int, what: str) -> None:
+    if not 0 <= value < 1 << field.width:
+        raise ValueError(f"{what} {value} does not fit {field.width} bits")
 
 
 class NicDriver:
@@ -169,22 +217,36 @@ class NicDriver:
 
     async def open_queue(
         self,
-        index: int = 0,
+        index: int,
         *,
         desc_entries: int = 256,
         cpl_entries: int | None = None,
         data_offset: int = 0,
+        mode: PlacementMode = PlacementMode.FULL,
+        split_level: SplitLevel = SplitLevel.L4,
+        mergeable: bool = False,
+        drop_when_empty: bool = True,
         enable: bool = True,
     ) -> RxQueue:
         """Allocate, map and program RX queue ``index`` (completion ring defaults to the
-        descriptor ring's size); enable it unless ``enable`` is False."""
-        if self.caps is None:
-            raise DriverError("probe() the device before opening queues")
-        if not 0 <= index < min(self.caps.rx_queues, regmap.RXQ.entries):
-            raise ValueError(f"RX queue {index}: the device has {self.caps.rx_queues}")
+        descriptor ring's size) with its placement settings; enable it unless ``enable``
+        is False."""
+        caps = self._caps()
+        if not 0 <= index < min(caps.rx_queues, regmap.RXQ.entries):
+            raise ValueError(f"RX queue {index}: the device has {caps.rx_queues}")
         if index in self.queues:
             raise DriverError(f"RX queue {index} is already open")
-        q = RxQueue(self, index, desc_entries, cpl_entries or desc_entries, data_offset)
+        q = RxQueue(
+            self,
+            index,
+            desc_entries,
+            cpl_entries or desc_entries,
+            data_offset,
+            mode=mode,
+            split_level=split_level,
+            mergeable=mergeable,
+            drop_when_empty=drop_when_empty,
+        )
         await q.setup()
         if enable:
             await q.enable()
@@ -193,8 +255,32 @@ class NicDriver:
 
     def _caps(self) -> Capabilities:
         if self.caps is None:
-            raise DriverError("probe() first")
+            raise DriverError("probe() the device first")
         return self.caps
+
+    async def set_dma_params(
+        self,
+        *,
+        desc_wait: int | None = None,
+        cpl_flush: int | None = None,
+        rd_timeout_x256: int | None = None,
+    ) -> None:
+        """Program the engine settings shared by all queues; only those given are written.
+        ``desc_wait``: user clocks a frame may wait for a posted, unfetched descriptor
+        (DMA_DESC_WAIT); ``cpl_flush``: user clocks a completion waits to be coalesced
+        (DMA_CPL_FLUSH); ``rd_timeout_x256``: descriptor read timeout in units of 256 user
+        clocks (DMA_RD_TIMEOUT)."""
+        settings = (
+            (regmap.DMA_DESC_WAIT, "cycles", desc_wait, "DMA_DESC_WAIT"),
+            (regmap.DMA_CPL_FLUSH, "cycles", cpl_flush, "DMA_CPL_FLUSH"),
+            (regmap.DMA_RD_TIMEOUT, "cycles_x256", rd_timeout_x256, "DMA_RD_TIMEOUT"),
+        )
+        for reg, name, value, what in settings:  # check all before writing any
+            if value is not None:
+                _check_fits(reg.fields[name], value, what)
+        for reg, name, value, _ in settings:
+            if value is not None:
+                await self.regs.write32(reg.offset, reg.fields[name].put(value))
 
     async def set_msix_vector(
         self, vector: int, address: int, data: int, *, masked: bool = False
@@ -251,10 +337,15 @@ class NicDriver:
             regmap.STEER_COMMIT.offset, regmap.STEER_COMMIT.fields["commit"].put(1)
         )
 
-    async def read_counter64(self, regfile: regmap.RegFile, index: int = 0) -> int:
-        """A 64-bit counter: LO first (reading it latches HI), then HI."""
-        lo = await self.regs.read32(regfile.addr(index, "LO"))
-        hi = await self.regs.read32(regfile.addr(index, "HI"))
+    async def read_counter64(
+        self, regfile: regmap.RegFile, index: int = 0, counter: str | None = None
+    ) -> int:
+        """A 64-bit counter: LO first (reading it latches HI), then HI. ``regfile`` is the
+        counter itself (``regmap.DROP``, ``regmap.RX_FRAMES``), or with ``counter`` the
+        regfile that holds it (``read_counter64(regmap.RXQ, q, "PACKETS")``)."""
+        prefix = "" if counter is None else f"{counter}."
+        lo = await self.regs.read32(regfile.addr(index, prefix + "LO"))
+        hi = await self.regs.read32(regfile.addr(index, prefix + "HI"))
         return (hi << 32) | lo
 
     async def counters(self) -> NicCounters:
@@ -273,11 +364,21 @@ class NicDriver:
 
 
 class RxQueue:
-    """One RX queue: its rings in host memory and its registers. Create with
+    """One RX queue: its rings in host memory, its settings and its registers. Create with
     ``NicDriver.open_queue``."""
 
     def __init__(
-        self, drv: NicDriver, index: int, desc_entries: int, cpl_entries: int, data_offset: int
+        self,
+        drv: NicDriver,
+        index: int,
+        desc_entries: int,
+        cpl_entries: int,
+        data_offset: int,
+        *,
+        mode: PlacementMode = PlacementMode.FULL,
+        split_level: SplitLevel = SplitLevel.L4,
+        mergeable: bool = False,
+        drop_when_empty: bool = True,
     ) -> None:
         self.drv = drv
         self.regs = drv.regs
@@ -288,12 +389,18 @@ class RxQueue:
             raise ValueError(
                 f"completion ring ({cpl_entries}) smaller than descriptor ring ({desc_entries})"
             )
-        field = regmap.RXQ.regs["DATA_OFFSET"].fields["bytes"]
-        if not 0 <= data_offset < 1 << field.width:
-            raise ValueError(f"data offset {data_offset} does not fit {field.width} bits")
+        _check_fits(regmap.RXQ.regs["DATA_OFFSET"].fields["bytes"], data_offset, "data offset")
         self.desc_entries = desc_entries
         self.cpl_entries = cpl_entries
         self.data_offset = data_offset
+        self.mode = PlacementMode(mode)
+        self.split_level = SplitLevel(split_level)
+        self.mergeable = bool(mergeable)
+        self.drop_when_empty = bool(drop_when_empty)
+        self.moderation = (
+            regmap.RXQ.regs["MODERATION"].fields["packets"].reset,
+            regmap.RXQ.regs["MODERATION"].fields["cycles"].reset,
+        )
         self.desc_base = 0
         self.cpl_base = 0
         self._desc_bytes = align_up(desc_entries * DESC_BYTES, PAGE_SIZE)
@@ -305,8 +412,8 @@ class RxQueue:
     def _reset_indices(self) -> None:
         self.tail = 0  # descriptors posted (free-running, 16 bits)
         self.cpl_head = 0  # completions consumed (free-running, 16 bits)
-        self._cpl_head_written = 0  # last value written to CPL_HEAD
-        self._posted: deque[RxDescriptor] = deque()  # outstanding, oldest first
+        self._posted: deque[RxDescriptor] = deque()  # not yet consumed by a completion
+        self._unacked = 0  # descriptors of completions polled, CPL_HEAD not yet written
 
     def _addr(self, reg: str) -> int:
         return regmap.RXQ.addr(self.index, reg)
@@ -318,10 +425,24 @@ class RxQueue:
     async def _read(self, reg: str, field: str) -> int:
         return regmap.RXQ.regs[reg].fields[field].get(await self.regs.read32(self._addr(reg)))
 
+    async def _write_ctrl(self, *, enable: bool, reset: bool = False) -> None:
+        """CTRL with every setting of this queue, so no write changes what it did not
+        mean to change."""
+        await self._write(
+            "CTRL",
+            enable=int(enable),
+            reset=int(reset),
+            mode=self.mode,
+            split_level=self.split_level,
+            mergeable=int(self.mergeable),
+            drop_when_empty=int(self.drop_when_empty),
+        )
+
     # -- set-up and teardown ----------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Allocate and map both rings (zero-filled), program the queue's registers."""
+        """Allocate and map both rings (zero-filled), program the queue's registers (the
+        queue is left disabled)."""
         mem, dom = self.drv.mem, self.drv.domain
         name = f"rxq{self.index}"
         self.desc_base = mem.alloc(self._desc_bytes, PAGE_SIZE, f"{name} descriptors")
@@ -330,7 +451,7 @@ class RxQueue:
         mem.fill(self.cpl_base, self._cpl_bytes)
         dom.map(self.desc_base, self.desc_base, self._desc_bytes, Perm.READ)
         dom.map(self.cpl_base, self.cpl_base, self._cpl_bytes, Perm.WRITE)
-        await self._write("CTRL", enable=0, reset=1)
+        await self._write_ctrl(enable=False, reset=True)
         await self._write("DESC_BASE_LO", addr=self.desc_base & 0xFFFF_FFFF)
         await self._write("DESC_BASE_HI", addr=self.desc_base >> 32)
         await self._write("DESC_SIZE", log2=self.desc_log2)
@@ -338,16 +459,44 @@ class RxQueue:
         await self._write("CPL_BASE_HI", addr=self.cpl_base >> 32)
         await self._write("CPL_SIZE", log2=self.cpl_log2)
         await self._write("DATA_OFFSET", bytes=self.data_offset)
+        await self._write("MODERATION", packets=self.moderation[0], cycles=self.moderation[1])
         await self._write("DESC_TAIL", index=0)
         await self._write("CPL_HEAD", index=0)
 
     async def enable(self) -> None:
-        await self._write("CTRL", enable=1)
+        await self._write_ctrl(enable=True)
         self.enabled = True
 
+    async def disable(self) -> None:
+        """Stop placing frames (they are dropped as queue_disabled); see ``quiesce``."""
+        await self._write_ctrl(enable=False)
+        self.enabled = False
+
+    async def configure(
+        self,
+        *,
+        mode: PlacementMode | None = None,
+        split_level: SplitLevel | None = None,
+        mergeable: bool | None = None,
+        drop_when_empty: bool | None = None,
+    ) -> None:
+        """Change placement settings (those given). Only while the queue is disabled: the
+        NIC stops an enabled queue whose settings change (``CONFIG_CHANGED``)."""
+        if self.enabled:
+            raise DriverError(f"RX queue {self.index}: disable it before changing its settings")
+        if mode is not None:
+            self.mode = PlacementMode(mode)
+        if split_level is not None:
+            self.split_level = SplitLevel(split_level)
+        if mergeable is not None:
+            self.mergeable = bool(mergeable)
+        if drop_when_empty is not None:
+            self.drop_when_empty = bool(drop_when_empty)
+        await self._write_ctrl(enable=False)
+
     async def enable_irq(self, vector: int) -> None:
-        """Ask for MSI-X ``vector`` after every completion this queue writes (program the
-        table entry with ``NicDriver.set_msix_vector``)."""
+        """Ask for MSI-X ``vector`` after this queue's completions, as ``set_moderation``
+        allows (program the table entry with ``NicDriver.set_msix_vector``)."""
         vectors = self.drv._caps().msix_vectors
         if not 0 <= vector < vectors:
             raise ValueError(f"MSI-X vector {vector} not in 0..{vectors - 1}")
@@ -356,31 +505,35 @@ class RxQueue:
     async def disable_irq(self) -> None:
         await self._write("IRQ", vector=0, enable=0)
 
-    async def disable(self) -> None:
-        """Stop placing frames (they are dropped as queue_disabled); see ``quiesce``."""
-        await self._write("CTRL", enable=0)
-        self.enabled = False
+    async def set_moderation(self, packets: int, cycles: int) -> None:
+        """Interrupt moderation: an interrupt is due after ``packets`` completions (0 counts
+        as 1), or ``cycles`` user clocks after the first unannounced one (0: no timer)."""
+        f = regmap.RXQ.regs["MODERATION"].fields
+        _check_fits(f["packets"], packets, "moderation packets")
+        _check_fits(f["cycles"], cycles, "moderation cycles")
+        await self._write("MODERATION", packets=packets, cycles=cycles)
+        self.moderation = (packets, cycles)
 
     async def quiesce(self, max_reads: int = 1000) -> None:
-        """Disable the queue and wait until the NIC is not in the middle of a frame: every
-        descriptor it consumed has its completion written (DESC_HEAD == CPL_TAIL), or it is
-        stopped by an error. The register reads also flush the NIC's earlier DMA writes."""
+        """Disable the queue and wait until STATUS.quiescent says nothing of it is in
+        flight (no frame being placed, no completion buffered, no descriptor read
+        outstanding), or the queue is stopped by an error (``reset`` discards what is
+        left). The register reads also flush the NIC's earlier DMA writes."""
         await self.disable()
         for _ in range(max_reads):
-            if (await self.status()).error:
+            st = await self.status()
+            if st.quiescent or st.error:
                 return
-            if await self._read("DESC_HEAD", "index") == await self._read("CPL_TAIL", "index"):
-                return
-        raise QuiesceTimeout(f"RX queue {self.index} still busy after {max_reads} reads")
+        raise QuiesceTimeout(f"RX queue {self.index} not quiescent after {max_reads} reads")
 
     async def reset(self, enable: bool | None = None) -> list[RxDescriptor]:
-        """Quiesce, pulse CTRL.reset (head, completion tail, error), zero the completion
-        ring and both doorbells; re-enable if ``enable`` (default: if it was enabled).
-        Returns the descriptors that were outstanding: their buffers come back unused and
-        are the caller's to recycle or free."""
+        """Quiesce, pulse CTRL.reset (head, completion tail, descriptor cache, error), zero
+        the completion ring and both doorbells; re-enable if ``enable`` (default: if it was
+        enabled). Returns the descriptors that were outstanding: their buffers come back
+        unused and are the caller's to recycle or free."""
         was_enabled = self.enabled
         await self.quiesce()
-        await self._write("CTRL", enable=0, reset=1)
+        await self._write_ctrl(enable=False, reset=True)
         lost = list(self._posted)
         self.drv.mem.fill(self.cpl_base, self._cpl_bytes)
         self._reset_indices()
@@ -405,14 +558,29 @@ class RxQueue:
     async def status(self) -> QueueStatus:
         v = await self.regs.read32(self._addr("STATUS"))
         f = regmap.RXQ.regs["STATUS"].fields
-        return QueueStatus(bool(f["error"].get(v)), f["error_code"].get(v))
+        code: int = f["error_code"].get(v)
+        try:
+            code = QueueError(code)
+        except ValueError:  # a code newer than this driver: reported as a number
+            pass
+        return QueueStatus(bool(f["error"].get(v)), bool(f["quiescent"].get(v)), code)
+
+    async def counters(self) -> QueueCounters:
+        """This queue's PACKETS, BYTES and DROPS (64-bit, LO then HI)."""
+        read = self.drv.read_counter64
+        return QueueCounters(
+            await read(regmap.RXQ, self.index, "PACKETS"),
+            await read(regmap.RXQ, self.index, "BYTES"),
+            await read(regmap.RXQ, self.index, "DROPS"),
+        )
 
     # -- data path --------------------------------------------------------------------------
 
     @property
     def outstanding(self) -> int:
-        """Descriptors posted whose completions have not been acknowledged (CPL_HEAD)."""
-        return (self.tail - self._cpl_head_written) & INDEX_MASK
+        """Descriptors posted and not yet returned by a completion acknowledged through
+        CPL_HEAD (one completion may return several)."""
+        return len(self._posted) + self._unacked
 
     @property
     def free_slots(self) -> int:
@@ -421,7 +589,7 @@ class RxQueue:
 
     @property
     def posted_descriptors(self) -> list[RxDescriptor]:
-        """Outstanding descriptors, oldest first."""
+        """Descriptors posted and not yet consumed by a completion, oldest first."""
         return list(self._posted)
 
     @property
@@ -453,10 +621,11 @@ class RxQueue:
         self.tail = (self.tail + len(descs)) & INDEX_MASK
         await self._write("DESC_TAIL", index=self.tail)
 
-    async def poll(self, budget: int = 64) -> list[RxCompletion]:
-        """Collect up to ``budget`` completions whose phase is the expected one, then
-        acknowledge them with one CPL_HEAD write."""
-        out: list[RxCompletion] = []
+    async def poll(self, budget: int = 64) -> list[RxDone]:
+        """Collect up to ``budget`` completions whose phase is the expected one, each with
+        the descriptors it consumed, then acknowledge them with one CPL_HEAD write (their
+        descriptors' slots are free once it is written)."""
+        out: list[RxDone] = []
         mask = self.cpl_entries - 1
         while len(out) < budget:
             slot = self.cpl_head & mask
@@ -473,23 +642,30 @@ class RxQueue:
             if taken < run:
                 break
         if out:
+            returned = sum(len(d.descs) for d in out)
             await self._write("CPL_HEAD", index=self.cpl_head)
-            self._cpl_head_written = self.cpl_head
+            self._unacked -= returned
         return out
 
-    def _consume(self, cpl: RxCompletion) -> RxCompletion:
+    def _consume(self, cpl: RxCompletion) -> RxDone:
+        where = f"RX queue {self.index}: completion at {self.cpl_head}"
         if cpl.desc_count < 1 or cpl.desc_count > len(self._posted):
             raise NicProtocolError(
-                f"RX queue {self.index}: completion at {self.cpl_head} uses {cpl.desc_count} "
-                f"descriptors, {len(self._posted)} outstanding"
+                f"{where} uses {cpl.desc_count} descriptors, {len(self._posted)} outstanding"
             )
         first = self._posted[0]
         if cpl.cookie != first.cookie:
             raise NicProtocolError(
-                f"RX queue {self.index}: completion at {self.cpl_head} has cookie "
-                f"{cpl.cookie:#x}, the oldest outstanding descriptor {first.cookie:#x}"
+                f"{where} has cookie {cpl.cookie:#x}, the oldest outstanding descriptor "
+                f"{first.cookie:#x}"
             )
-        for _ in range(cpl.desc_count):
-            self._posted.popleft()
+        last = self._posted[cpl.desc_count - 1]
+        if not last.flags & DescFlags.EOG:
+            raise NicProtocolError(
+                f"{where} uses {cpl.desc_count} descriptors, ending inside a group (the NIC "
+                "consumes whole groups)"
+            )
+        descs = tuple(self._posted.popleft() for _ in range(cpl.desc_count))
+        self._unacked += len(descs)
         self.cpl_head = (self.cpl_head + 1) & INDEX_MASK
-        return cpl
+        return RxDone(cpl, descs)

@@ -305,18 +305,21 @@ class VhostNetRx:
     async def process_completions(self, budget: int = 64) -> int:
         """Poll the NIC queue; publish used entries, recycle skipped buffers, notify the
         guest if its event index asks. Returns the used entries published."""
-        cpls = await self.queue.poll(budget)
+        done = await self.queue.poll(budget)
         used: list[tuple[int, int]] = []
         recycle: list[RxDescriptor] = []
-        for c in cpls:
-            inf = self._in_flight.get(c.cookie)
-            if inf is None:
-                raise NicProtocolError(f"completion for unknown cookie {c.cookie:#x}")
+        for d in done:
+            c = d.cpl
+            for desc in d.descs:
+                if desc.cookie not in self._in_flight:
+                    raise NicProtocolError(f"completion for unknown cookie {desc.cookie:#x}")
+            inf = self._in_flight[c.cookie]
             if self.needs_reset:
-                self._release(c.cookie)
+                for desc in d.descs:
+                    self._release(desc.cookie)
                 self.stats.dropped_after_reset += 1
             elif c.status == CplStatus.TOO_LONG_FOR_GROUP:
-                recycle.append(inf.desc)
+                recycle.extend(d.descs)
                 self.stats.recycled += 1
             elif c.status == CplStatus.OK:
                 used.append((inf.head, self._deliver(inf, c)))

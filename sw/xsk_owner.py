@@ -567,16 +567,18 @@ class XskRx:
     async def process_completions(self, budget: int = 64) -> int:
         """Poll the NIC queue; write completion entries, recycle skipped buffers. Returns
         the completion entries written."""
-        cpls = await self.queue.poll(budget)
+        done = await self.queue.poll(budget)
         recycle: list[RxDescriptor] = []
         written = 0
         free = self.comp.free()
-        for c in cpls:
-            inf = self._in_flight.get(c.cookie)
-            if inf is None:
-                raise NicProtocolError(f"completion for unknown cookie {c.cookie:#x}")
+        for d in done:
+            c = d.cpl
+            for desc in d.descs:
+                if desc.cookie not in self._in_flight:
+                    raise NicProtocolError(f"completion for unknown cookie {desc.cookie:#x}")
+            inf = self._in_flight[c.cookie]
             if c.status == CplStatus.TOO_LONG_FOR_GROUP:
-                recycle.append(inf.desc)
+                recycle.extend(d.descs)
                 self.stats.recycled += 1
                 continue
             if c.status != CplStatus.OK:

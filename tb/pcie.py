@@ -8,12 +8,15 @@ line, and answers reads inline, holding the whole root complex for the read's la
 through the IOMMU domain of the device into ``model.hostmem.HostMemory``; every write is
 recorded; a write or read the IOMMU refuses, or one that crosses a 4 KiB page, is a recorded
 fault (and a refused read gets an Unsupported Request completion), so a test fails instead
-of losing the access. Each read is answered from its own coroutine after ``read_latency_ns``.
+of losing the access. Each read is answered from its own coroutine after ``read_latency_ns``
+plus a random ``read_jitter_ns`` (so completions of different tags come back out of order),
+split at MPS or at every RCB; ``read_fault`` can answer chosen reads UR or CA, or never.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +90,14 @@ class HostPort:
     iommu: Iommu
     read_latency_ns: float = 0.0
     split_on_rcb: bool = False
+    # extra latency per read, uniform in [0, read_jitter_ns): completions of different tags
+    # come back out of order (one request's completions stay in address order)
+    read_jitter_ns: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    # per read (address, bytes): None to answer, or "UR", "CA", "withhold" (never answered)
+    read_fault: Callable[[int, int], str | None] | None = None
+    # every read request: (sim time in ns, tag, address, bytes)
+    read_log: list[tuple[float, int, int, int]] = field(default_factory=list)
     writes: list[DmaWrite] = field(default_factory=list)
     faults: list[DmaFault] = field(default_factory=list)
     reads: int = 0
@@ -156,9 +167,23 @@ class HostPort:
 
     async def _serve_read(self, tlp: Tlp) -> None:
         self.reads += 1
-        if self.read_latency_ns:
-            await Timer(self.read_latency_ns, "ns")
         length = tlp.length * 4
+        self.read_log.append((get_sim_time("ns"), tlp.tag, tlp.address, length))
+        latency = self.read_latency_ns + self.rng.random() * self.read_jitter_ns
+        if latency:
+            await Timer(round(latency), "ns")
+        fault = self.read_fault(tlp.address, length) if self.read_fault else None
+        if fault == "withhold":
+            return
+        if fault in ("UR", "CA"):
+            make = (
+                Tlp.create_ur_completion_for_tlp
+                if fault == "UR"
+                else Tlp.create_ca_completion_for_tlp
+            )
+            await self.rc.send(make(tlp, PcieId(0, 0, 0)))
+            return
+        assert fault is None, f"read_fault returned {fault!r}"
         if (tlp.address & (PAGE - 1)) + length > PAGE:
             self._fault(tlp.address, length, "read crosses a 4 KiB boundary")
             await self.rc.send(Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0)))

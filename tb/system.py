@@ -24,7 +24,7 @@ from model.records import DropReason, RxCompletion
 from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
-from sw.nic_driver import NicDriver, RxQueue
+from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx
 from tb.common import deadline
@@ -86,9 +86,9 @@ class SystemRig:
         )
         poll = self.queue.poll
 
-        async def tapped_poll(budget: int = 64) -> list[RxCompletion]:
+        async def tapped_poll(budget: int = 64) -> list[RxDone]:
             got = await poll(budget)
-            self.completions += got
+            self.completions += [d.cpl for d in got]
             return got
 
         self.queue.poll = tapped_poll  # type: ignore[method-assign]

@@ -15,9 +15,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from model.fake_nic import FakeNic
 from model.hostmem import PAGE_SIZE, POISON_BYTE, GuestRam, HostMemory
 from model.iommu import Iommu
-from model.nic_model import FakeNic, Prediction
+from model.nic_model import Prediction
 from model.records import CsumStatus, DropReason, L3Type, RxCompletion
 from model.tracker import DmaWriteTracker
 from model.virtio import (

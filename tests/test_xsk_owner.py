@@ -4,9 +4,8 @@ kernel glue -> page constructor -> NIC driver -> FakeNic (scapy frames) -> compl
 app completion ring. Also quota, hostile fill entries, and a virtio guest and an app side by
 side on one IOMMU domain, page pool and DMA write tracker.
 
-FakeNic models one RX queue (the register map has ``RXQ.entries == 1``), so "queue 0 and
-queue 1 of one NIC" is two FakeNic instances sharing one HostMemory, IOMMU domain (same
-requester ID), PagePool and DmaWriteTracker.
+The two owners sit on queue 0 of two FakeNic instances sharing one HostMemory, IOMMU domain
+(same requester ID), PagePool and DmaWriteTracker -- as two queues of one NIC would.
 """
 
 from __future__ import annotations
@@ -22,9 +21,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from model.fake_nic import FakeNic
 from model.hostmem import PAGE_SHIFT, PAGE_SIZE, POISON_BYTE, GuestRam, HostMemory
 from model.iommu import Domain, Iommu
-from model.nic_model import FakeNic, Prediction
+from model.nic_model import Prediction
 from model.records import DropReason, RxDescriptor
 from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE, VirtioNetHdr

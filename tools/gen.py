@@ -89,7 +89,28 @@ class _Entry:
     count: int  # array elements (1 when not an array)
     stride: int
     node: Any
-    regs: list[tuple[str, int, Any]]  # regfile members: (name, offset in the regfile, node)
+    regs: list[tuple[str, int, Any]]  # regfile members: (name, offset in one element, node)
+
+
+def _regfile_members(rf: Any, prefix: str = "", base: int = 0) -> list[tuple[str, int, Any]]:
+    """Every register of regfile ``rf`` (one array element), with its offset from the start
+    of that element. A regfile nested in it contributes its registers under dotted names
+    (RXQ's ``PACKETS.LO``); arrays inside are unrolled (``NAME[i]``)."""
+    from systemrdl.node import RegfileNode, RegNode
+
+    out: list[tuple[str, int, Any]] = []
+    for node in rf.children(unroll=True):
+        if not isinstance(node, (RegNode, RegfileNode)):
+            continue
+        name = prefix + node.inst_name.upper()
+        if node.is_array:
+            name += "".join(f"[{i}]" for i in node.current_idx)
+        offset = base + node.address_offset
+        if isinstance(node, RegNode):
+            out.append((name, offset, node))
+        else:
+            out += _regfile_members(node, name + ".", offset)
+    return out
 
 
 def _entries(bar0: Any) -> list[_Entry]:
@@ -108,7 +129,7 @@ def _entries(bar0: Any) -> list[_Entry]:
             elif isinstance(node, RegNode):
                 out.append(_Entry("reg", name, offset, count, stride, node, []))
             elif isinstance(node, RegfileNode):
-                members = [(r.inst_name.upper(), r.raw_address_offset, r) for r in node.registers()]
+                members = _regfile_members(node)
                 out.append(_Entry("regfile", name, offset, count, stride, node, members))
             else:
                 visit(node)
@@ -165,7 +186,7 @@ def _regmap_py(bar0: Any) -> str:
         "    offset: int",
         "    stride: int",
         "    entries: int  # array elements",
-        "    regs: dict[str, Reg]",
+        '    regs: dict[str, Reg]  # nested regfiles\' registers by dotted name: "PACKETS.LO"',
         "",
         "    def addr(self, index: int, reg: str) -> int:",
         "        if not 0 <= index < self.entries:",

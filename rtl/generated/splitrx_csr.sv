@@ -108,6 +108,9 @@ module splitrx_csr (
         logic STEER_MAC_HI;
         logic STEER_ENTRY;
         logic STEER_COMMIT;
+        logic DMA_DESC_WAIT;
+        logic DMA_CPL_FLUSH;
+        logic DMA_RD_TIMEOUT;
         struct {
             logic CTRL;
             logic STATUS;
@@ -123,7 +126,20 @@ module splitrx_csr (
             logic CPL_HEAD;
             logic CPL_TAIL;
             logic IRQ;
-        } RXQ[1];
+            logic MODERATION;
+            struct {
+                logic LO;
+                logic HI;
+            } PACKETS;
+            struct {
+                logic LO;
+                logic HI;
+            } BYTES;
+            struct {
+                logic LO;
+                logic HI;
+            } DROPS;
+        } RXQ[8];
     } decoded_reg_strb_t;
     decoded_reg_strb_t decoded_reg_strb;
     logic decoded_err;
@@ -229,49 +245,79 @@ module splitrx_csr (
         decoded_reg_strb.STEER_COMMIT = cpuif_req_masked & (cpuif_addr == 13'h1b0);
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1b0);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1b0);
-        for(int i0=0; i0<1; i0++) begin
-            decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].STATUS = cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            decoded_reg_strb.RXQ[i0].DESC_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].DESC_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].DESC_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].DESC_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].DESC_HEAD = cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            decoded_reg_strb.RXQ[i0].DATA_OFFSET = cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].CPL_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].CPL_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].CPL_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].CPL_HEAD = cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h40);
-            decoded_reg_strb.RXQ[i0].CPL_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h40) & !cpuif_req_is_wr;
-            decoded_reg_strb.RXQ[i0].IRQ = cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
-            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
-            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h40);
+        decoded_reg_strb.DMA_DESC_WAIT = cpuif_req_masked & (cpuif_addr == 13'h1c0);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c0);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c0);
+        decoded_reg_strb.DMA_CPL_FLUSH = cpuif_req_masked & (cpuif_addr == 13'h1c4);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c4);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c4);
+        decoded_reg_strb.DMA_RD_TIMEOUT = cpuif_req_masked & (cpuif_addr == 13'h1c8);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c8);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c8);
+        for(int i0=0; i0<8; i0++) begin
+            decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].STATUS = cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1004 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DESC_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1008 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].DESC_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h100c + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].DESC_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1010 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].DESC_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1014 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].DESC_HEAD = cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1018 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DATA_OFFSET = cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h101c + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].CPL_BASE_LO = cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1020 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].CPL_BASE_HI = cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1024 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].CPL_SIZE = cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1028 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].CPL_HEAD = cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h102c + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].CPL_TAIL = cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1030 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].IRQ = cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1034 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].MODERATION = cpuif_req_masked & (cpuif_addr == 13'h1038 + (13)'(i0) * 13'h80);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1038 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1038 + (13)'(i0) * 13'h80);
+            decoded_reg_strb.RXQ[i0].PACKETS.LO = cpuif_req_masked & (cpuif_addr == 13'h1040 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1040 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1040 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].PACKETS.HI = cpuif_req_masked & (cpuif_addr == 13'h1044 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1044 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1044 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].BYTES.LO = cpuif_req_masked & (cpuif_addr == 13'h1048 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1048 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1048 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].BYTES.HI = cpuif_req_masked & (cpuif_addr == 13'h104c + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h104c + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h104c + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DROPS.LO = cpuif_req_masked & (cpuif_addr == 13'h1050 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1050 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1050 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            decoded_reg_strb.RXQ[i0].DROPS.HI = cpuif_req_masked & (cpuif_addr == 13'h1054 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1054 + (13)'(i0) * 13'h80);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1054 + (13)'(i0) * 13'h80) & !cpuif_req_is_wr;
         end
         decoded_err = (~is_valid_addr | (is_valid_addr & ~is_valid_rw)) & decoded_req;
     end
@@ -385,6 +431,24 @@ module splitrx_csr (
         } STEER_COMMIT;
         struct {
             struct {
+                logic [15:0] next;
+                logic load_next;
+            } cycles;
+        } DMA_DESC_WAIT;
+        struct {
+            struct {
+                logic [15:0] next;
+                logic load_next;
+            } cycles;
+        } DMA_CPL_FLUSH;
+        struct {
+            struct {
+                logic [15:0] next;
+                logic load_next;
+            } cycles_x256;
+        } DMA_RD_TIMEOUT;
+        struct {
+            struct {
                 struct {
                     logic next;
                     logic load_next;
@@ -393,6 +457,22 @@ module splitrx_csr (
                     logic next;
                     logic load_next;
                 } reset;
+                struct {
+                    logic [1:0] next;
+                    logic load_next;
+                } mode;
+                struct {
+                    logic [1:0] next;
+                    logic load_next;
+                } split_level;
+                struct {
+                    logic next;
+                    logic load_next;
+                } mergeable;
+                struct {
+                    logic next;
+                    logic load_next;
+                } drop_when_empty;
             } CTRL;
             struct {
                 struct {
@@ -458,7 +538,17 @@ module splitrx_csr (
                     logic load_next;
                 } enable;
             } IRQ;
-        } RXQ[1];
+            struct {
+                struct {
+                    logic [7:0] next;
+                    logic load_next;
+                } packets;
+                struct {
+                    logic [15:0] next;
+                    logic load_next;
+                } cycles;
+            } MODERATION;
+        } RXQ[8];
     } field_combo_t;
     field_combo_t field_combo;
 
@@ -543,12 +633,39 @@ module splitrx_csr (
         } STEER_COMMIT;
         struct {
             struct {
+                logic [15:0] value;
+            } cycles;
+        } DMA_DESC_WAIT;
+        struct {
+            struct {
+                logic [15:0] value;
+            } cycles;
+        } DMA_CPL_FLUSH;
+        struct {
+            struct {
+                logic [15:0] value;
+            } cycles_x256;
+        } DMA_RD_TIMEOUT;
+        struct {
+            struct {
                 struct {
                     logic value;
                 } enable;
                 struct {
                     logic value;
                 } reset;
+                struct {
+                    logic [1:0] value;
+                } mode;
+                struct {
+                    logic [1:0] value;
+                } split_level;
+                struct {
+                    logic value;
+                } mergeable;
+                struct {
+                    logic value;
+                } drop_when_empty;
             } CTRL;
             struct {
                 struct {
@@ -603,7 +720,15 @@ module splitrx_csr (
                     logic value;
                 } enable;
             } IRQ;
-        } RXQ[1];
+            struct {
+                struct {
+                    logic [7:0] value;
+                } packets;
+                struct {
+                    logic [15:0] value;
+                } cycles;
+            } MODERATION;
+        } RXQ[8];
     } field_storage_t;
     field_storage_t field_storage;
 
@@ -1041,7 +1166,76 @@ module splitrx_csr (
         end
     end
     assign hwif_out.STEER_COMMIT.commit.value = field_storage.STEER_COMMIT.commit.value;
-    for(genvar i0=0; i0<1; i0++) begin
+    // Field: splitrx_csr.DMA_DESC_WAIT.cycles
+    always_comb begin
+        automatic logic [15:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.DMA_DESC_WAIT.cycles.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.DMA_DESC_WAIT && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.DMA_DESC_WAIT.cycles.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+            load_next_c = '1;
+        end
+        field_combo.DMA_DESC_WAIT.cycles.next = next_c;
+        field_combo.DMA_DESC_WAIT.cycles.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.DMA_DESC_WAIT.cycles.value <= 16'h0;
+        end else begin
+            if(field_combo.DMA_DESC_WAIT.cycles.load_next) begin
+                field_storage.DMA_DESC_WAIT.cycles.value <= field_combo.DMA_DESC_WAIT.cycles.next;
+            end
+        end
+    end
+    assign hwif_out.DMA_DESC_WAIT.cycles.value = field_storage.DMA_DESC_WAIT.cycles.value;
+    // Field: splitrx_csr.DMA_CPL_FLUSH.cycles
+    always_comb begin
+        automatic logic [15:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.DMA_CPL_FLUSH.cycles.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.DMA_CPL_FLUSH && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.DMA_CPL_FLUSH.cycles.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+            load_next_c = '1;
+        end
+        field_combo.DMA_CPL_FLUSH.cycles.next = next_c;
+        field_combo.DMA_CPL_FLUSH.cycles.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.DMA_CPL_FLUSH.cycles.value <= 16'h40;
+        end else begin
+            if(field_combo.DMA_CPL_FLUSH.cycles.load_next) begin
+                field_storage.DMA_CPL_FLUSH.cycles.value <= field_combo.DMA_CPL_FLUSH.cycles.next;
+            end
+        end
+    end
+    assign hwif_out.DMA_CPL_FLUSH.cycles.value = field_storage.DMA_CPL_FLUSH.cycles.value;
+    // Field: splitrx_csr.DMA_RD_TIMEOUT.cycles_x256
+    always_comb begin
+        automatic logic [15:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.DMA_RD_TIMEOUT && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.DMA_RD_TIMEOUT.cycles_x256.value & ~decoded_wr_biten[15:0]) | (decoded_wr_data[15:0] & decoded_wr_biten[15:0]);
+            load_next_c = '1;
+        end
+        field_combo.DMA_RD_TIMEOUT.cycles_x256.next = next_c;
+        field_combo.DMA_RD_TIMEOUT.cycles_x256.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.DMA_RD_TIMEOUT.cycles_x256.value <= 16'h100;
+        end else begin
+            if(field_combo.DMA_RD_TIMEOUT.cycles_x256.load_next) begin
+                field_storage.DMA_RD_TIMEOUT.cycles_x256.value <= field_combo.DMA_RD_TIMEOUT.cycles_x256.next;
+            end
+        end
+    end
+    assign hwif_out.DMA_RD_TIMEOUT.cycles_x256.value = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+    for(genvar i0=0; i0<8; i0++) begin
         // Field: splitrx_csr.RXQ[].CTRL.enable
         always_comb begin
             automatic logic [0:0] next_c;
@@ -1091,6 +1285,98 @@ module splitrx_csr (
             end
         end
         assign hwif_out.RXQ[i0].CTRL.reset.value = field_storage.RXQ[i0].CTRL.reset.value;
+        // Field: splitrx_csr.RXQ[].CTRL.mode
+        always_comb begin
+            automatic logic [1:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.mode.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.mode.value & ~decoded_wr_biten[5:4]) | (decoded_wr_data[5:4] & decoded_wr_biten[5:4]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.mode.next = next_c;
+            field_combo.RXQ[i0].CTRL.mode.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.mode.value <= 2'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.mode.load_next) begin
+                    field_storage.RXQ[i0].CTRL.mode.value <= field_combo.RXQ[i0].CTRL.mode.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.mode.value = field_storage.RXQ[i0].CTRL.mode.value;
+        // Field: splitrx_csr.RXQ[].CTRL.split_level
+        always_comb begin
+            automatic logic [1:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.split_level.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.split_level.value & ~decoded_wr_biten[7:6]) | (decoded_wr_data[7:6] & decoded_wr_biten[7:6]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.split_level.next = next_c;
+            field_combo.RXQ[i0].CTRL.split_level.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.split_level.value <= 2'h2;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.split_level.load_next) begin
+                    field_storage.RXQ[i0].CTRL.split_level.value <= field_combo.RXQ[i0].CTRL.split_level.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.split_level.value = field_storage.RXQ[i0].CTRL.split_level.value;
+        // Field: splitrx_csr.RXQ[].CTRL.mergeable
+        always_comb begin
+            automatic logic [0:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.mergeable.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.mergeable.value & ~decoded_wr_biten[8:8]) | (decoded_wr_data[8:8] & decoded_wr_biten[8:8]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.mergeable.next = next_c;
+            field_combo.RXQ[i0].CTRL.mergeable.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.mergeable.value <= 1'h0;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.mergeable.load_next) begin
+                    field_storage.RXQ[i0].CTRL.mergeable.value <= field_combo.RXQ[i0].CTRL.mergeable.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.mergeable.value = field_storage.RXQ[i0].CTRL.mergeable.value;
+        // Field: splitrx_csr.RXQ[].CTRL.drop_when_empty
+        always_comb begin
+            automatic logic [0:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].CTRL.drop_when_empty.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].CTRL && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].CTRL.drop_when_empty.value & ~decoded_wr_biten[9:9]) | (decoded_wr_data[9:9] & decoded_wr_biten[9:9]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].CTRL.drop_when_empty.next = next_c;
+            field_combo.RXQ[i0].CTRL.drop_when_empty.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].CTRL.drop_when_empty.value <= 1'h1;
+            end else begin
+                if(field_combo.RXQ[i0].CTRL.drop_when_empty.load_next) begin
+                    field_storage.RXQ[i0].CTRL.drop_when_empty.value <= field_combo.RXQ[i0].CTRL.drop_when_empty.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].CTRL.drop_when_empty.value = field_storage.RXQ[i0].CTRL.drop_when_empty.value;
         // Field: splitrx_csr.RXQ[].DESC_BASE_LO.addr
         always_comb begin
             automatic logic [31:0] next_c;
@@ -1344,6 +1630,55 @@ module splitrx_csr (
             end
         end
         assign hwif_out.RXQ[i0].IRQ.enable.value = field_storage.RXQ[i0].IRQ.enable.value;
+        // Field: splitrx_csr.RXQ[].MODERATION.packets
+        always_comb begin
+            automatic logic [7:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].MODERATION.packets.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].MODERATION && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].MODERATION.packets.value & ~decoded_wr_biten[7:0]) | (decoded_wr_data[7:0] & decoded_wr_biten[7:0]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].MODERATION.packets.next = next_c;
+            field_combo.RXQ[i0].MODERATION.packets.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].MODERATION.packets.value <= 8'h1;
+            end else begin
+                if(field_combo.RXQ[i0].MODERATION.packets.load_next) begin
+                    field_storage.RXQ[i0].MODERATION.packets.value <= field_combo.RXQ[i0].MODERATION.packets.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].MODERATION.packets.value = field_storage.RXQ[i0].MODERATION.packets.value;
+        // Field: splitrx_csr.RXQ[].MODERATION.cycles
+        always_comb begin
+            automatic logic [15:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RXQ[i0].MODERATION.cycles.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RXQ[i0].MODERATION && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RXQ[i0].MODERATION.cycles.value & ~decoded_wr_biten[31:16]) | (decoded_wr_data[31:16] & decoded_wr_biten[31:16]);
+                load_next_c = '1;
+            end
+            field_combo.RXQ[i0].MODERATION.cycles.next = next_c;
+            field_combo.RXQ[i0].MODERATION.cycles.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RXQ[i0].MODERATION.cycles.value <= 16'h0;
+            end else begin
+                if(field_combo.RXQ[i0].MODERATION.cycles.load_next) begin
+                    field_storage.RXQ[i0].MODERATION.cycles.value <= field_combo.RXQ[i0].MODERATION.cycles.next;
+                end
+            end
+        end
+        assign hwif_out.RXQ[i0].MODERATION.cycles.value = field_storage.RXQ[i0].MODERATION.cycles.value;
+        assign hwif_out.RXQ[i0].PACKETS.LO.value.swacc = decoded_reg_strb.RXQ[i0].PACKETS.LO;
+        assign hwif_out.RXQ[i0].BYTES.LO.value.swacc = decoded_reg_strb.RXQ[i0].BYTES.LO;
+        assign hwif_out.RXQ[i0].DROPS.LO.value.swacc = decoded_reg_strb.RXQ[i0].DROPS.LO;
     end
 
     //--------------------------------------------------------------------------
@@ -1371,13 +1706,13 @@ module splitrx_csr (
         end
         if(rd_mux_addr == 13'h4) begin
             readback_data_var[7:0] = 8'h0;
-            readback_data_var[15:8] = 8'h1;
+            readback_data_var[15:8] = 8'h2;
             readback_data_var[23:16] = 8'h0;
         end
         if(rd_mux_addr == 13'h8) begin
-            readback_data_var[7:0] = 8'h1;
+            readback_data_var[7:0] = 8'h8;
             readback_data_var[15:8] = 8'h10;
-            readback_data_var[23:16] = 8'h10;
+            readback_data_var[23:16] = 8'h20;
         end
         if(rd_mux_addr == 13'hc) begin
             readback_data_var[7:0] = 8'h10;
@@ -1474,51 +1809,87 @@ module splitrx_csr (
         if(rd_mux_addr == 13'h1b0) begin
             readback_data_var[0] = field_storage.STEER_COMMIT.commit.value;
         end
-        for(int i0=0; i0<1; i0++) begin
-            if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h40) begin
+        if(rd_mux_addr == 13'h1c0) begin
+            readback_data_var[15:0] = field_storage.DMA_DESC_WAIT.cycles.value;
+        end
+        if(rd_mux_addr == 13'h1c4) begin
+            readback_data_var[15:0] = field_storage.DMA_CPL_FLUSH.cycles.value;
+        end
+        if(rd_mux_addr == 13'h1c8) begin
+            readback_data_var[15:0] = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+        end
+        for(int i0=0; i0<8; i0++) begin
+            if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h80) begin
                 readback_data_var[0] = field_storage.RXQ[i0].CTRL.enable.value;
                 readback_data_var[1] = field_storage.RXQ[i0].CTRL.reset.value;
+                readback_data_var[5:4] = field_storage.RXQ[i0].CTRL.mode.value;
+                readback_data_var[7:6] = field_storage.RXQ[i0].CTRL.split_level.value;
+                readback_data_var[8] = field_storage.RXQ[i0].CTRL.mergeable.value;
+                readback_data_var[9] = field_storage.RXQ[i0].CTRL.drop_when_empty.value;
             end
-            if(rd_mux_addr == 13'h1004 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1004 + (13)'(i0) * 13'h80) begin
                 readback_data_var[0] = hwif_in.RXQ[i0].STATUS.error.next;
+                readback_data_var[1] = hwif_in.RXQ[i0].STATUS.quiescent.next;
                 readback_data_var[15:8] = hwif_in.RXQ[i0].STATUS.error_code.next;
             end
-            if(rd_mux_addr == 13'h1008 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1008 + (13)'(i0) * 13'h80) begin
                 readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
             end
-            if(rd_mux_addr == 13'h100c + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h100c + (13)'(i0) * 13'h80) begin
                 readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
             end
-            if(rd_mux_addr == 13'h1010 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1010 + (13)'(i0) * 13'h80) begin
                 readback_data_var[4:0] = field_storage.RXQ[i0].DESC_SIZE.log2.value;
             end
-            if(rd_mux_addr == 13'h1014 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1014 + (13)'(i0) * 13'h80) begin
                 readback_data_var[15:0] = field_storage.RXQ[i0].DESC_TAIL.index.value;
             end
-            if(rd_mux_addr == 13'h1018 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1018 + (13)'(i0) * 13'h80) begin
                 readback_data_var[15:0] = hwif_in.RXQ[i0].DESC_HEAD.index.next;
             end
-            if(rd_mux_addr == 13'h101c + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h101c + (13)'(i0) * 13'h80) begin
                 readback_data_var[11:0] = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
             end
-            if(rd_mux_addr == 13'h1020 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1020 + (13)'(i0) * 13'h80) begin
                 readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
             end
-            if(rd_mux_addr == 13'h1024 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1024 + (13)'(i0) * 13'h80) begin
                 readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
             end
-            if(rd_mux_addr == 13'h1028 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1028 + (13)'(i0) * 13'h80) begin
                 readback_data_var[4:0] = field_storage.RXQ[i0].CPL_SIZE.log2.value;
             end
-            if(rd_mux_addr == 13'h102c + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h102c + (13)'(i0) * 13'h80) begin
                 readback_data_var[15:0] = field_storage.RXQ[i0].CPL_HEAD.index.value;
             end
-            if(rd_mux_addr == 13'h1030 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1030 + (13)'(i0) * 13'h80) begin
                 readback_data_var[15:0] = hwif_in.RXQ[i0].CPL_TAIL.index.next;
             end
-            if(rd_mux_addr == 13'h1034 + (13)'(i0) * 13'h40) begin
+            if(rd_mux_addr == 13'h1034 + (13)'(i0) * 13'h80) begin
                 readback_data_var[5:0] = field_storage.RXQ[i0].IRQ.vector.value;
                 readback_data_var[8] = field_storage.RXQ[i0].IRQ.enable.value;
+            end
+            if(rd_mux_addr == 13'h1038 + (13)'(i0) * 13'h80) begin
+                readback_data_var[7:0] = field_storage.RXQ[i0].MODERATION.packets.value;
+                readback_data_var[31:16] = field_storage.RXQ[i0].MODERATION.cycles.value;
+            end
+            if(rd_mux_addr == 13'h1040 + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].PACKETS.LO.value.next;
+            end
+            if(rd_mux_addr == 13'h1044 + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].PACKETS.HI.value.next;
+            end
+            if(rd_mux_addr == 13'h1048 + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].BYTES.LO.value.next;
+            end
+            if(rd_mux_addr == 13'h104c + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].BYTES.HI.value.next;
+            end
+            if(rd_mux_addr == 13'h1050 + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].DROPS.LO.value.next;
+            end
+            if(rd_mux_addr == 13'h1054 + (13)'(i0) * 13'h80) begin
+                readback_data_var[31:0] = hwif_in.RXQ[i0].DROPS.HI.value.next;
             end
         end
         readback_data = readback_data_var;

@@ -8,7 +8,7 @@ package splitrx_csr_pkg;
 
     localparam SPLITRX_CSR_DATA_WIDTH = 32;
     localparam SPLITRX_CSR_MIN_ADDR_WIDTH = 13;
-    localparam SPLITRX_CSR_SIZE = 'h1040;
+    localparam SPLITRX_CSR_SIZE = 'h1400;
 
     typedef struct {
         logic hwset;
@@ -80,11 +80,16 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__STATUS__error__in_t;
 
     typedef struct {
+        logic next;
+    } splitrx_csr__rxq_rf__STATUS__quiescent__in_t;
+
+    typedef struct {
         logic [7:0] next;
     } splitrx_csr__rxq_rf__STATUS__error_code__in_t;
 
     typedef struct {
         splitrx_csr__rxq_rf__STATUS__error__in_t error;
+        splitrx_csr__rxq_rf__STATUS__quiescent__in_t quiescent;
         splitrx_csr__rxq_rf__STATUS__error_code__in_t error_code;
     } splitrx_csr__rxq_rf__STATUS__in_t;
 
@@ -108,6 +113,9 @@ package splitrx_csr_pkg;
         splitrx_csr__rxq_rf__STATUS__in_t STATUS;
         splitrx_csr__rxq_rf__DESC_HEAD__in_t DESC_HEAD;
         splitrx_csr__rxq_rf__CPL_TAIL__in_t CPL_TAIL;
+        splitrx_csr__cnt64_rf__in_t PACKETS;
+        splitrx_csr__cnt64_rf__in_t BYTES;
+        splitrx_csr__cnt64_rf__in_t DROPS;
     } splitrx_csr__rxq_rf__in_t;
 
     typedef struct {
@@ -119,7 +127,7 @@ package splitrx_csr_pkg;
         splitrx_csr__cnt64_rf__in_t RX_BYTES;
         splitrx_csr__cnt64_rf__in_t MSIX_MSGS;
         splitrx_csr__cnt64_rf__in_t MSIX_DROPS;
-        splitrx_csr__rxq_rf__in_t RXQ[1];
+        splitrx_csr__rxq_rf__in_t RXQ[8];
     } splitrx_csr__in_t;
 
     typedef struct {
@@ -235,6 +243,30 @@ package splitrx_csr_pkg;
     } splitrx_csr__STEER_COMMIT__out_t;
 
     typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__DMA_DESC_WAIT__cycles__out_t;
+
+    typedef struct {
+        splitrx_csr__DMA_DESC_WAIT__cycles__out_t cycles;
+    } splitrx_csr__DMA_DESC_WAIT__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__DMA_CPL_FLUSH__cycles__out_t;
+
+    typedef struct {
+        splitrx_csr__DMA_CPL_FLUSH__cycles__out_t cycles;
+    } splitrx_csr__DMA_CPL_FLUSH__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__DMA_RD_TIMEOUT__cycles_x256__out_t;
+
+    typedef struct {
+        splitrx_csr__DMA_RD_TIMEOUT__cycles_x256__out_t cycles_x256;
+    } splitrx_csr__DMA_RD_TIMEOUT__out_t;
+
+    typedef struct {
         logic value;
     } splitrx_csr__rxq_rf__CTRL__enable__out_t;
 
@@ -243,8 +275,28 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__CTRL__reset__out_t;
 
     typedef struct {
+        logic [1:0] value;
+    } splitrx_csr__rxq_rf__CTRL__mode__out_t;
+
+    typedef struct {
+        logic [1:0] value;
+    } splitrx_csr__rxq_rf__CTRL__split_level__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__rxq_rf__CTRL__mergeable__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__rxq_rf__CTRL__drop_when_empty__out_t;
+
+    typedef struct {
         splitrx_csr__rxq_rf__CTRL__enable__out_t enable;
         splitrx_csr__rxq_rf__CTRL__reset__out_t reset;
+        splitrx_csr__rxq_rf__CTRL__mode__out_t mode;
+        splitrx_csr__rxq_rf__CTRL__split_level__out_t split_level;
+        splitrx_csr__rxq_rf__CTRL__mergeable__out_t mergeable;
+        splitrx_csr__rxq_rf__CTRL__drop_when_empty__out_t drop_when_empty;
     } splitrx_csr__rxq_rf__CTRL__out_t;
 
     typedef struct {
@@ -333,6 +385,19 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__IRQ__out_t;
 
     typedef struct {
+        logic [7:0] value;
+    } splitrx_csr__rxq_rf__MODERATION__packets__out_t;
+
+    typedef struct {
+        logic [15:0] value;
+    } splitrx_csr__rxq_rf__MODERATION__cycles__out_t;
+
+    typedef struct {
+        splitrx_csr__rxq_rf__MODERATION__packets__out_t packets;
+        splitrx_csr__rxq_rf__MODERATION__cycles__out_t cycles;
+    } splitrx_csr__rxq_rf__MODERATION__out_t;
+
+    typedef struct {
         splitrx_csr__rxq_rf__CTRL__out_t CTRL;
         splitrx_csr__rxq_rf__DESC_BASE_LO__out_t DESC_BASE_LO;
         splitrx_csr__rxq_rf__DESC_BASE_HI__out_t DESC_BASE_HI;
@@ -344,6 +409,10 @@ package splitrx_csr_pkg;
         splitrx_csr__rxq_rf__CPL_SIZE__out_t CPL_SIZE;
         splitrx_csr__rxq_rf__CPL_HEAD__out_t CPL_HEAD;
         splitrx_csr__rxq_rf__IRQ__out_t IRQ;
+        splitrx_csr__rxq_rf__MODERATION__out_t MODERATION;
+        splitrx_csr__cnt64_rf__out_t PACKETS;
+        splitrx_csr__cnt64_rf__out_t BYTES;
+        splitrx_csr__cnt64_rf__out_t DROPS;
     } splitrx_csr__rxq_rf__out_t;
 
     typedef struct {
@@ -362,6 +431,9 @@ package splitrx_csr_pkg;
         splitrx_csr__STEER_MAC_HI__out_t STEER_MAC_HI;
         splitrx_csr__STEER_ENTRY__out_t STEER_ENTRY;
         splitrx_csr__STEER_COMMIT__out_t STEER_COMMIT;
-        splitrx_csr__rxq_rf__out_t RXQ[1];
+        splitrx_csr__DMA_DESC_WAIT__out_t DMA_DESC_WAIT;
+        splitrx_csr__DMA_CPL_FLUSH__out_t DMA_CPL_FLUSH;
+        splitrx_csr__DMA_RD_TIMEOUT__out_t DMA_RD_TIMEOUT;
+        splitrx_csr__rxq_rf__out_t RXQ[8];
     } splitrx_csr__out_t;
 endpackage

@@ -69,6 +69,15 @@ package splitrx_records_pkg;
     localparam int CPL_STATUS_TOO_LONG_FOR_GROUP = 1;
     localparam int CPL_STATUS_COUNT = 2;
 
+    localparam int QUEUE_ERROR_NONE = 0;
+    localparam int QUEUE_ERROR_DESC_READ = 1;
+    localparam int QUEUE_ERROR_DESC_TIMEOUT = 2;
+    localparam int QUEUE_ERROR_CPL_FULL = 3;
+    localparam int QUEUE_ERROR_BAD_GROUP = 4;
+    localparam int QUEUE_ERROR_BAD_CONFIG = 5;
+    localparam int QUEUE_ERROR_CONFIG_CHANGED = 6;
+    localparam int QUEUE_ERROR_COUNT = 7;
+
     localparam int DESC_FLAGS_EOG = 1;
 
     localparam int CPL_FLAGS_SPLIT = 1;
