@@ -636,9 +636,10 @@ def test_set_dma_params_writes_only_what_it_is_given() -> None:
 
     async def go() -> None:
         await h.drv.probe()
-        assert values() == [0x200, 0x40, 0x100]
+        wait0, flush0, timeout0 = (r.reset for r in regs)
+        assert values() == [wait0, flush0, timeout0]
         await h.drv.set_dma_params(cpl_flush=10)
-        assert values() == [0x200, 10, 0x100]
+        assert values() == [wait0, 10, timeout0]
         await h.drv.set_dma_params(desc_wait=1000, rd_timeout_x256=3)
         assert values() == [1000, 10, 3]
         writes = h.nic.mmio_writes

@@ -11,19 +11,12 @@ including the poison around every buffer."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 
 import cocotb
-from cocotb.triggers import ReadOnly, RisingEdge, Timer
+from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
-from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
 
-from model.hostmem import POISON_BYTE
-from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.nic_model import QueueState, predict_frame
 from model.records import (
     CplStatus,
     DescFlags,
@@ -33,110 +26,26 @@ from model.records import (
     RxDescriptor,
     SplitLevel,
 )
-from sw.nic_driver import NicDriver, RxDone, RxQueue
+from sw.nic_driver import RxQueue
 from tb.common import deadline, seeded_rng
+from tb.coredma import (
+    CLK_NS,
+    Owner,
+    cfg_of,
+    check_region,
+    frame_source,
+    line_rate_run,
+    make_frame,
+    make_pool,
+    plain,
+    poisoned,
+    post_fetched,
+    send,
+    setup,
+    until,
+    wait_done,
+)
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.pcie import PcieHarness
-
-GUARD = 16  # poison bytes checked on each side of every buffer
-CLK_NS = 4
-
-
-async def setup(dut: object, **kw: object) -> tuple[PcieHarness, NicDriver]:
-    h = PcieHarness(dut, **kw)  # type: ignore[arg-type]
-    await deadline(h.enumerate(), 50_000, "end of reset and enumeration")
-    assert h.host.domain is not None
-    drv = NicDriver(h, h.mem, h.host.domain)
-    await drv.probe()
-    return h, drv
-
-
-def frame_source(dut: object) -> AxiStreamSource:
-    src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_rx"), dut.clk, dut.rst)  # type: ignore[attr-defined]
-    src.log.setLevel("WARNING")
-    return src
-
-
-async def send(src: AxiStreamSource, frame: bytes) -> None:
-    beats = (len(frame) + 7) // 8
-    await src.send(AxiStreamFrame(frame, tuser=[0] * beats))
-
-
-def make_frame(
-    rng: random.Random, size: int, dst: str = "02:00:00:00:00:02", *, v4udp: bool = False
-) -> bytes:
-    """A TCP or UDP frame over IPv4 or IPv6 (``v4udp``: UDP over IPv4) of ``size`` bytes, FCS
-    excluded; headers longer than the frame are cut (the parser calls that malformed)."""
-    v4 = v4udp or rng.random() < 0.5
-    ip = IP(src="10.0.0.1", dst="10.0.0.2") if v4 else IPv6(src="fd00::1", dst="fd00::2")
-    sport = rng.randrange(1024, 65535)
-    l4 = UDP(sport=sport, dport=4791) if v4udp or rng.random() < 0.5 else TCP(sport=sport, dport=80)
-    hdr = Ether(src="02:00:00:00:00:01", dst=dst) / ip / l4
-    pad = max(size - len(hdr), 0)
-    return bytes(hdr / bytes(rng.getrandbits(8) for _ in range(pad)))[:size]
-
-
-def poisoned(h: PcieHarness, size: int, align: int = 1, offset: int = 0) -> int:
-    """A poison-filled buffer of ``size`` bytes with GUARD poison bytes around it."""
-    base = h.host.alloc_dma(size + 2 * GUARD + align + 8, align=64) + GUARD + offset
-    h.mem.poison(base - GUARD, size + 2 * GUARD)
-    return base
-
-
-def plain(h: PcieHarness, cookie: int, size: int = 2048) -> RxDescriptor:
-    """A one-descriptor group: a mapped data buffer, no header buffer."""
-    return RxDescriptor(h.host.alloc_dma(size), 0, cookie, size, 0, DescFlags.EOG)
-
-
-def cfg_of(q: RxQueue) -> QueueConfig:
-    return QueueConfig(
-        q.desc_base,
-        q.desc_log2,
-        q.cpl_base,
-        q.cpl_log2,
-        q.data_offset,
-        True,
-        q.mode,
-        q.split_level,
-        q.mergeable,
-        q.drop_when_empty,
-    )
-
-
-async def post_fetched(h: PcieHarness, q: RxQueue, descs: Sequence[RxDescriptor]) -> None:
-    """Post and give the NIC time to fetch: with DMA_DESC_WAIT at its default 0, a frame
-    whose descriptor is still being read is dropped (no_buffer) instead of holding up the
-    engine."""
-    await q.post(descs)
-    await h.barrier()
-    await Timer(h.host.read_latency_ns + h.host.read_jitter_ns + 500, "ns")
-
-
-async def wait_done(q: RxQueue, what: str, timeout_ns: float = 200_000) -> RxDone:
-    async def wait() -> RxDone:
-        while not (got := await q.poll(budget=1)):
-            await Timer(200, "ns")
-        return got[0]
-
-    return await deadline(wait(), timeout_ns, what)
-
-
-def check_region(
-    h: PcieHarness, base: int, size: int, writes: Sequence[tuple[int, bytes]], what: str
-) -> None:
-    """[base - GUARD, base + size + GUARD) holds poison except the predicted writes."""
-    lo = base - GUARD
-    want = bytearray([POISON_BYTE]) * (size + 2 * GUARD)
-    for addr, data in writes:
-        if lo <= addr < lo + len(want):
-            want[addr - lo : addr - lo + len(data)] = data
-    got = h.mem.read(lo, len(want))
-    if got != bytes(want):
-        i = next(k for k in range(len(want)) if got[k] != want[k])
-        raise AssertionError(
-            f"{what}: first difference at buffer{i - GUARD:+d}: got {got[i : i + 16].hex()} "
-            f"expected {bytes(want[i : i + 16]).hex()}"
-        )
 
 
 @cocotb.test()
@@ -222,146 +131,6 @@ async def placement_matches_the_model_in_every_mode(dut: object) -> None:
     assert h.host.faults == []
 
 
-def _schedule(n: int, period_clk: float) -> list[int]:
-    return [round(k * period_clk) for k in range(n)]
-
-
-async def drive_at_line_rate(dut: object, frames: Sequence[bytes], period_clk: float) -> int:
-    """Frame k starts at user clock k * period_clk (as a 10 GbE MAC delivers them); returns
-    the clocks the frames waited for tready (the FIFO never pushes back unless full)."""
-    d = dut
-    start = _schedule(len(frames), period_clk)
-    clk = 0
-    stalls = 0
-    d.s_axis_rx_tvalid.value = 0  # type: ignore[attr-defined]
-    for k, frame in enumerate(frames):
-        while clk < start[k]:
-            await RisingEdge(d.clk)  # type: ignore[attr-defined]
-            clk += 1
-        beats = [frame[i : i + 8] for i in range(0, len(frame), 8)]
-        for b, beat in enumerate(beats):
-            d.s_axis_rx_tdata.value = int.from_bytes(beat.ljust(8, b"\0"), "little")  # type: ignore[attr-defined]
-            d.s_axis_rx_tkeep.value = (1 << len(beat)) - 1  # type: ignore[attr-defined]
-            d.s_axis_rx_tlast.value = int(b == len(beats) - 1)  # type: ignore[attr-defined]
-            d.s_axis_rx_tuser.value = 0  # type: ignore[attr-defined]
-            d.s_axis_rx_tvalid.value = 1  # type: ignore[attr-defined]
-            while True:
-                await ReadOnly()
-                ready = bool(d.s_axis_rx_tready.value)  # type: ignore[attr-defined]
-                await RisingEdge(d.clk)  # type: ignore[attr-defined]
-                clk += 1
-                if ready:
-                    break
-                stalls += 1
-        d.s_axis_rx_tvalid.value = 0  # type: ignore[attr-defined]
-    return stalls
-
-
-async def host_loop(
-    q: RxQueue,
-    got: list[RxDone],
-    stop: list[bool],
-    check: Callable[[RxDone], None],
-) -> None:
-    """NAPI-like: every 1 us collect completions, check each, give its buffers back to the
-    NIC."""
-    while not stop[0]:
-        await Timer(1000, "ns")
-        back: list[RxDescriptor] = []
-        for r in await q.poll(budget=256):
-            check(r)
-            got.append(r)
-            back += r.descs
-        if back:
-            await q.post(back)
-
-
-@dataclass
-class Owner:
-    """One queue's owner in a line-rate run: its share of the frames and its buffers. Its
-    host side gives back every buffer it gets; ``one_at_a_time`` owners start with a single
-    posted descriptor, so they never have more than one outstanding."""
-
-    q: RxQueue
-    mac: str
-    pool: list[RxDescriptor]
-    every: int  # frame k goes to this owner when k % every == slot
-    slot: int
-    one_at_a_time: bool = False
-    frames: list[bytes] = field(default_factory=list)
-    got: list[RxDone] = field(default_factory=list)
-    matched: int = 0  # frames consumed by matching (a dropped frame is skipped)
-
-
-def make_pool(h: PcieHarness, n: int, tag: int) -> list[RxDescriptor]:
-    return [
-        RxDescriptor(
-            h.host.alloc_dma(2048, align=64),
-            h.host.alloc_dma(256, align=64),
-            (tag << 24) + i,
-            2048,
-            256,
-            DescFlags.EOG,
-        )
-        for i in range(n)
-    ]
-
-
-def check_delivery(h: PcieHarness, o: Owner, r: RxDone, exact: bool) -> None:
-    """The completion and the bytes in memory are the model's for the owner's next frame
-    (``exact``), or for one of its next frames (an owner whose frames may drop)."""
-    while o.matched < len(o.frames):
-        frame = o.frames[o.matched]
-        o.matched += 1
-        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
-        want = predict_frame(cfg_of(o.q), QueueState(desc_tail=len(r.descs)), r.descs, frame, meta)
-        assert want.completion is not None
-        ok = r.cpl == replace(want.completion, phase=r.cpl.phase) and all(
-            h.mem.read(addr, len(data)) == data for addr, data in want.data_writes
-        )
-        if ok:
-            return
-        assert not exact, f"queue {o.q.index} frame {o.matched - 1}: {r.cpl} vs {want.completion}"
-    raise AssertionError(f"queue {o.q.index}: completion {r.cpl} matches none of its frames")
-
-
-async def line_rate_run(
-    dut: object, h: PcieHarness, owners: list[Owner], n: int, rng: random.Random, size: int = 60
-) -> tuple[int, float]:
-    """n frames of ``size`` bytes at 10 GbE line rate spread over the owners; each owner's
-    host polls every 1 us, checks every completion against the model before its buffers go
-    back, and reposts. Returns (input stall clocks, ns from the last frame in to the last
-    completion written)."""
-    frames = []
-    for k in range(n):
-        o = next(o for o in owners if k % o.every == o.slot)
-        f = make_frame(rng, size, dst=o.mac, v4udp=True)
-        o.frames.append(f)
-        frames.append(f)
-    stop = [False]
-    pollers = []
-    for o in owners:
-
-        def check(r: RxDone, o: Owner = o) -> None:
-            check_delivery(h, o, r, exact=not o.one_at_a_time)
-
-        pollers.append(cocotb.start_soon(host_loop(o.q, o.got, stop, check)))
-    period = 8 * (size + 4 + 20) / 10 / CLK_NS  # wire bits per frame / 10 Gb/s, in clocks
-    stalls = await drive_at_line_rate(dut, frames, period)
-    t_in = get_sim_time("ns")
-    await Timer(5000, "ns")
-    stop[0] = True
-    for p in pollers:
-        await p
-    cpl_times = [
-        w.time_ns
-        for w in h.host.writes
-        for o in owners
-        if o.q.cpl_base <= w.addr < o.q.cpl_base + o.q.cpl_entries * 32
-    ]
-    return stalls, max(cpl_times) - t_in
-
-
 @cocotb.test()
 async def line_rate_64_byte_frames_with_1us_reads_in_every_mode(dut: object) -> None:
     """64-byte frames (60 B + FCS) at 10 GbE line rate (one every 16.8 user clocks) with
@@ -436,11 +205,6 @@ async def one_descriptor_at_a_time_owner_does_not_slow_the_others(dut: object) -
     assert cs.packets + cs.drops == n // 2 and cs.packets > 0, cs
     assert total.drops[DropReason.NO_BUFFER] == cs.drops == total.total_drops, total
     assert stalls == 0 and drain_ns <= 1000, (stalls, drain_ns)
-
-
-async def _until(cond: object) -> None:
-    while not cond():  # type: ignore[operator]
-        await Timer(500, "ns")
 
 
 @cocotb.test()
@@ -563,7 +327,7 @@ async def interrupts_follow_moderation(dut: object) -> None:
     await Timer(3000, "ns")
     for _ in range(8):
         await send(src, make_frame(rng, 100))
-    await deadline(_until(lambda: len(seen) >= 2), 50_000, "two interrupts")
+    await deadline(until(lambda: len(seen) >= 2), 50_000, "two interrupts")
     await Timer(3000, "ns")
     assert [n for _, n in seen] == [4, 8] or (
         len(seen) == 2 and seen[0][1] >= 4 and seen[1][1] == 8
@@ -571,7 +335,7 @@ async def interrupts_follow_moderation(dut: object) -> None:
     await q.set_moderation(255, 250)
     await send(src, make_frame(rng, 100))
     t0 = get_sim_time("ns")
-    await deadline(_until(lambda: len(seen) >= 3), 50_000, "timer interrupt")
+    await deadline(until(lambda: len(seen) >= 3), 50_000, "timer interrupt")
     assert seen[2][1] == 9, seen
     assert 900 <= seen[2][0] - t0 <= 3000, (
         f"timer interrupt {seen[2][0] - t0:.0f} ns after the frame"
