@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """`make sim`: build the RTL once, run a scenario in Verilator, print a report.
 
-Usage: python -m tb.sim [--frames N] [--seed S]   (make sim SIM_ARGS='--frames 64')
+Usage: python -m tb.sim [--frames N] [--seed S] [--waves]   (make sim SIM_ARGS='--frames 64')
 
 The default scenario sends mixed frames from the XGMII wire to one virtio guest and checks
-every good frame byte for byte in the guest's used ring.
+every good frame byte for byte in the guest's used ring. With --waves (make sim WAVES=1) the
+RTL is built a second time with FST tracing and the run writes build/sim/last-sim/dump.fst,
+which `make waves` opens in GTKWave with tb/waves/splitrx.gtkw.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from tb.build import BUILD_ROOT, ToolchainError, build, run, top_sources
+from tb.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
+from tb.sim_scenarios import SCENARIOS
+
+RUN_DIR = BUILD_ROOT / "last-sim"
+# cocotb's Verilator main (share/lib/verilator/verilator.cpp) opens this file in the test
+# directory when the build has FST tracing and the run is started with waves=True.
+WAVES_FILE = RUN_DIR / "dump.fst"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,19 +69,32 @@ def draw_progress(path: Path, stop: threading.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="make sim", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default="two-guests-host",
+        help="; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
+    )
     ap.add_argument("--frames", type=positive, default=200, help="frames on the wire (200)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    ap.add_argument(
+        "--waves",
+        action="store_true",
+        help=f"FST trace to {WAVES_FILE.relative_to(REPO)} (make waves)",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        b = build("splitrx_top", top_sources("splitrx_top"))
+        b = build("splitrx_top", top_sources("splitrx_top"), waves=args.waves)
     except ToolchainError as exc:
         print(f"splitrx sim: toolchain: {exc}", file=sys.stderr)
         return 1
     t_build = time.perf_counter() - t0
     report_path = BUILD_ROOT / "last-sim-report.json"
     report_path.unlink(missing_ok=True)
-    log = BUILD_ROOT / "last-sim" / "sim.log"
+    # a trace left by an earlier run would not match this run's log
+    WAVES_FILE.unlink(missing_ok=True)
+    log = RUN_DIR / "sim.log"
     print(f"splitrx sim: {args.frames} frames, seed {args.seed} (log: {log})", file=sys.stderr)
     progress_path = BUILD_ROOT / "last-sim-progress"
     progress_path.unlink(missing_ok=True)
@@ -89,15 +110,18 @@ def main(argv: list[str] | None = None) -> int:
                 "SPLITRX_REPORT": str(report_path),
                 "SPLITRX_FRAMES": str(args.frames),
                 "SPLITRX_SEED": str(args.seed),
+                "SPLITRX_SCENARIO": args.scenario,
                 "SPLITRX_PROGRESS_FILE": str(progress_path),
             },
-            test_dir=BUILD_ROOT / "last-sim",
+            test_dir=RUN_DIR,
             log_file=log,
         )
     except (AssertionError, SystemExit) as exc:
         if not report_path.exists():
             stop.set()
             print(f"splitrx sim: FAILED: {exc} (log: {log})", file=sys.stderr)
+            if args.waves and WAVES_FILE.exists():
+                print(f"splitrx sim: waves: {WAVES_FILE} (make waves)", file=sys.stderr)
             return 1
     finally:
         stop.set()
@@ -106,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     r = json.loads(report_path.read_text())
     cycles_s = r["user_clk_cycles"] / r["wall_s"]
     delivered = sum(r["delivered"].values())
-    print(f"splitrx sim — scenario {r['scenario']}, placement {r['placement']}, seed {r['seed']}")
+    placement = ", ".join(f"{o} {m}" for o, m in r["placement"].items())
+    print(f"splitrx sim — scenario {r['scenario']}, seed {r['seed']} ({placement})")
     print(f"  sent       {r['sent']} frames on the wire")
     for owner, n in r["delivered"].items():
         print(f"  delivered  {owner}: {n}")
@@ -114,16 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  dropped    {drops}")
     print(f"  host       {r['interrupts']} MSI-X interrupts served")
     print(
-        f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'} (byte-exact frames, "
-        f"counters, {r['tracker_violations']} stray writes, {r['dma_faults']} DMA faults)"
+        f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'}: {r['checks']} "
+        f"scoreboard checks (model placement, completions, byte-exact frames, order), "
+        f"accounting, {r['tracker_violations']} stray writes, {r['dma_faults']} DMA faults"
     )
-    for m in r["mismatches"]:
-        print(f"  MISMATCH   {m}")
+    for m in r["problems"]:
+        print(f"  PROBLEM    {m}")
     print(f"  simulated  {r['sim_ns'] / 1000:.1f} us = {r['user_clk_cycles']:,} user-clock cycles")
     print(
         f"  wall       {r['wall_s']:.1f} s: {delivered / r['wall_s']:.0f} frames/s, "
         f"{cycles_s:,.0f} cycles/s (build {t_build:.1f} s)"
     )
+    if args.waves:
+        if not WAVES_FILE.exists() or WAVES_FILE.stat().st_size == 0:
+            print(f"  waves      MISSING: the run wrote no {WAVES_FILE}")
+            return 1
+        size_mb = WAVES_FILE.stat().st_size / 1e6
+        print(f"  waves      {WAVES_FILE} ({size_mb:.1f} MB; open with: make waves)")
     return 0 if r["checks_passed"] else 1
 
 

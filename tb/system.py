@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """The whole system around splitrx_top: the wire (cocotbext-eth XGMII source), the PCIe root
-complex with host memory and IOMMU (tb.pcie), the host NIC driver, the page constructor,
-a vhost-net backend and the guest's virtio-net driver (sw/), and a DMA write tracker that
-sees every device write.
+complex with host memory and IOMMU (tb.pcie), the host NIC driver, the page constructor, one
+vhost-net backend and virtio-net guest driver per guest, optionally the host's own queue
+(queue 0: the host's MAC, broadcast and multicast; SPLIT placement, the driver reassembles
+header buffer + payload), a DMA write tracker that sees every device write, and the
+scoreboard (tb.scoreboard) checking every frame against the reference model.
 
-The host is interrupt-driven: the queue's MSI-X vector is a write into the host's MSI
-window (tb.pcie.MSI_BASE); each one runs ``service()`` -- the host's NAPI poll and the vhost
-worker -- which reads completions from host memory and writes doorbells over BAR0. A lost
+The host is interrupt-driven: each queue's MSI-X vector is a write into the host's MSI window
+(tb.pcie.MSI_BASE); an interrupt runs ``service()`` -- NAPI polls of every queue and the vhost
+workers -- which reads completions from host memory and writes doorbells over BAR0. A lost
 interrupt shows as frames never received.
 """
 
@@ -17,10 +19,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cocotb.triggers import Event, Timer
+from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiFrame, XgmiiSource
 
+from model import steer as steer_model
 from model.hostmem import GuestRam
-from model.records import DropReason, RxCompletion
+from model.iommu import Perm
+from model.nic_model import QueueConfig
+from model.records import (
+    CplFlags,
+    CplStatus,
+    DescFlags,
+    DropReason,
+    PlacementMode,
+    RxCompletion,
+    RxDescriptor,
+    SplitLevel,
+)
 from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
@@ -29,11 +44,18 @@ from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx
 from tb.common import deadline
 from tb.pcie import MSI_BASE, PcieHarness
+from tb.scoreboard import Scoreboard
+from tb.traffic import GUEST_MAC
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
-DRIVER = "host-driver"  # owner of the completion ring in the tracker
-RXQ0_VECTOR = 0
-RXQ0_MSI_DATA = 0x41  # an interrupt controller's vector number for RX queue 0
+DRIVER = "host-driver"  # owner of the completion rings and the host queue's buffers
+HOST_MAC = "02:00:00:00:00:fe"
+MSI_DATA_BASE = 0x40  # interrupt controller vector of RX queue q: 0x40 + q
+CPL_BYTES = RxCompletion.size()
+
+
+def mac_int(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
 
 
 @dataclass
@@ -42,21 +64,55 @@ class WireStats:
     sent_bad: dict[DropReason, int] = field(default_factory=dict)
 
 
+@dataclass
+class GuestSpec:
+    """One virtio guest: its MAC, the NIC queue its backend drives, ring and buffers."""
+
+    name: str = "guest0"
+    mac: str = GUEST_MAC
+    queue: int = 0
+    guest_num: int = 16
+    nic_entries: int = 16
+    buf_size: int = 2048
+    quota_pages: int = 1024
+    ram_size: int = 1 << 20
+    reuse: bool = True
+    features: int = DEFAULT_FEATURES
+    may_drop: bool = False  # its queue may drop frames (e.g. it stops posting buffers)
+
+
+@dataclass
+class Guest:
+    spec: GuestSpec
+    queue: RxQueue
+    ram: GuestRam
+    guest: GuestVirtioNetRx
+    backend: VhostNetRx
+    received: list[RxFrame] = field(default_factory=list)
+
+
+@dataclass
+class HostQueue:
+    """The host's own RX queue: SPLIT at L4 into 256-byte header buffers, payload in
+    2 KiB buffers; each frame is reassembled by the host from the two."""
+
+    queue: RxQueue
+    entries: int
+    received: list[bytes] = field(default_factory=list)
+
+
 class SystemRig:
-    """One guest on RX queue 0 of splitrx_top, from the XGMII wire to the guest's used ring."""
+    """Guests (default: one on RX queue 0, promiscuous as out of reset) and optionally the
+    host queue, from the XGMII wire to each owner's driver, every frame scoreboarded."""
 
     def __init__(
         self,
         dut: Any,
         *,
-        guest_num: int = 16,
-        nic_entries: int = 16,
-        buf_size: int = 2048,
-        quota_pages: int = 1024,
+        guests: list[GuestSpec] | None = None,
+        host_queue: bool = False,
         read_latency_ns: float = 0.0,
-        ram_size: int = 1 << 20,
-        reuse: bool = True,
-        features: int = DEFAULT_FEATURES,
+        **single: Any,
     ) -> None:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb.system")
@@ -65,71 +121,199 @@ class SystemRig:
         self.wire.log.setLevel(logging.WARNING)
         self.stats = WireStats()
         self.tracker = DmaWriteTracker(raise_on_violation=False)
-        self.owner = "guest0"
-        self.guest_num, self.nic_entries = guest_num, nic_entries
-        self.buf_size, self.quota_pages = buf_size, quota_pages
-        self.ram_size, self.reuse, self.features = ram_size, reuse, features
-        self.received: list[RxFrame] = []
+        self.specs = guests if guests is not None else [GuestSpec(**single)]
+        self.with_host = host_queue
+        self.guests: dict[str, Guest] = {}
+        self.host: HostQueue | None = None
         self.completions: list[RxCompletion] = []  # every completion the host polled
         self.irq = Event()
         self.interrupts = 0
+        self.steer_table: list[steer_model.Entry] = [steer_model.EMPTY] * 16
+        self.promisc = True
+        self.queues: dict[int, RxQueue] = {}
+        self.sb = Scoreboard(self._read_bus, lambda: get_sim_time("ns"), self._route)
+
+    def _read_bus(self, iova: int, n: int) -> bytes:
+        """Host memory at a device (bus) address, through the NIC's IOMMU domain."""
+        dom = self.h.host.domain
+        assert dom is not None
+        return b"".join(self.h.mem.read(a, k) for a, k in dom.translate(iova, n, write=True))
+
+    # -- the first guest, for single-guest tests ------------------------------------------------
+
+    @property
+    def first(self) -> Guest:
+        return next(iter(self.guests.values()))
+
+    owner = property(lambda self: self.first.spec.name)
+    queue = property(lambda self: self.first.queue)
+    guest = property(lambda self: self.first.guest)
+    backend = property(lambda self: self.first.backend)
+    ram = property(lambda self: self.first.ram)
+    buf_size = property(lambda self: self.first.spec.buf_size)
+    received = property(lambda self: self.first.received)
+
+    # -- set-up -----------------------------------------------------------------------------------
 
     async def start(self) -> SystemRig:
         h = self.h
         await deadline(h.enumerate(), 50_000, "end of reset and enumeration")
         assert h.host.domain is not None
-        h.host.on_write = self._track
+        h.host.on_write = self._on_write
+        h.host.on_msi = self._on_msi
         self.drv = NicDriver(h, h.mem, h.host.domain)
         self.caps = await self.drv.probe()
-        self.queue: RxQueue = await self.drv.open_queue(
-            0, desc_entries=self.nic_entries, data_offset=HDR
-        )
-        poll = self.queue.poll
+        await h.enable_msix()
+        self.pool = PagePool(h.iommu, h.host.domain.rid, tracker=self.tracker)
+        if self.with_host:
+            await self._open_host()
+        for spec in self.specs:
+            await self._open_guest(spec)
+        if self.with_host or len(self.specs) > 1:
+            for i, spec in enumerate(self.specs):
+                await self.set_steer_entry(i, spec.mac, spec.queue)
+            if self.with_host:
+                await self.set_steer_entry(len(self.specs), HOST_MAC, 0)
+            await self.set_promisc(False)
+        for g in self.guests.values():
+            g.guest.fill()
+            await g.backend.service()
+        await h.barrier()  # enables and doorbells are posted writes: let them land
+        await Timer(2000, "ns")  # the NIC fetches the first descriptors
+        return self
+
+    async def _queue(self, index: int, **kw: Any) -> RxQueue:
+        q = await self.drv.open_queue(index, **kw)
+        self.queues[index] = q
+        poll = q.poll
 
         async def tapped_poll(budget: int = 64) -> list[RxDone]:
             got = await poll(budget)
+            cfg = self._cfg(q)
+            for d in got:
+                self.sb.completion(index, cfg, d)
             self.completions += [d.cpl for d in got]
             return got
 
-        self.queue.poll = tapped_poll  # type: ignore[method-assign]
-        h.host.on_msi = self._on_msi
-        await h.enable_msix()
-        await self.drv.set_msix_vector(RXQ0_VECTOR, MSI_BASE, RXQ0_MSI_DATA)
-        await self.queue.enable_irq(RXQ0_VECTOR)
-        self.tracker.add_owner_region(DRIVER, self.queue.cpl_base, self.queue.cpl_entries * 32)
-        self.tracker.post_buffer(DRIVER, 0, [(self.queue.cpl_base, self.queue.cpl_entries * 32)])
-        self.pool = PagePool(h.iommu, h.host.domain.rid, tracker=self.tracker)
-        self.ram = GuestRam(h.mem, self.ram_size, name=self.owner)
-        h.mem.poison(self.ram.host_base, self.ram_size)
-        self.tracker.add_owner_region(
-            self.owner, self.ram.host_base + self.pool.iova_offset, self.ram_size
+        q.poll = tapped_poll  # type: ignore[method-assign]
+        await self.drv.set_msix_vector(index, MSI_BASE, MSI_DATA_BASE + index)
+        await q.enable_irq(index)
+        self.tracker.add_owner_region(DRIVER, q.cpl_base, q.cpl_entries * CPL_BYTES)
+        self.tracker.post_buffer(
+            DRIVER, 1_000_000 + index, [(q.cpl_base, q.cpl_entries * CPL_BYTES)]
         )
-        self.pool.register(self.owner, self.ram, self.quota_pages)
-        self.guest = GuestVirtioNetRx(
-            self.ram, self.guest_num, buf_size=self.buf_size, reuse=self.reuse,
-            features=self.features,
-        )  # fmt: skip
-        self.backend = VhostNetRx(
-            self.queue, self.pool, self.owner, self.ram, self.guest.layout,
-            notify=self.guest.interrupt, features=self.features,
-        )  # fmt: skip
-        self.guest.kick = self.backend.kick
-        self.guest.fill()
-        await self.backend.service()
-        await h.barrier()  # enable and doorbells are posted writes: let them land
-        return self
+        return q
 
-    def _on_msi(self, address: int, data: int) -> None:
-        if (address, data) != (MSI_BASE, RXQ0_MSI_DATA):
-            self.log.error("unexpected MSI: address 0x%x data 0x%x", address, data)
-            return
-        self.interrupts += 1
-        self.irq.set()
+    @staticmethod
+    def _cfg(q: RxQueue) -> QueueConfig:
+        return QueueConfig(
+            q.desc_base, q.desc_log2, q.cpl_base, q.cpl_log2, q.data_offset, True,
+            q.mode, q.split_level, q.mergeable, q.drop_when_empty,
+        )  # fmt: skip
 
-    def _track(self, iova: int, data: bytes, time_ns: float) -> None:
+    async def _open_guest(self, spec: GuestSpec) -> None:
+        q = await self._queue(spec.queue, desc_entries=spec.nic_entries, data_offset=HDR)
+        ram = GuestRam(self.h.mem, spec.ram_size, name=spec.name)
+        self.h.mem.poison(ram.host_base, spec.ram_size)
+        self.tracker.add_owner_region(
+            spec.name, ram.host_base + self.pool.iova_offset, spec.ram_size
+        )
+        self.pool.register(spec.name, ram, spec.quota_pages)
+        guest = GuestVirtioNetRx(
+            ram, spec.guest_num, buf_size=spec.buf_size, reuse=spec.reuse,
+            features=spec.features,
+        )  # fmt: skip
+        backend = VhostNetRx(
+            q, self.pool, spec.name, ram, guest.layout, notify=guest.interrupt,
+            features=spec.features,
+        )  # fmt: skip
+        guest.kick = backend.kick
+        self.guests[spec.name] = Guest(spec, q, ram, guest, backend)
+        self.sb.add_owner(spec.name, spec.queue, spec.may_drop)
+
+    async def _open_host(self, entries: int = 64) -> None:
+        q = await self._queue(
+            0, desc_entries=entries, data_offset=0, mode=PlacementMode.SPLIT,
+            split_level=SplitLevel.L4,
+        )  # fmt: skip
+        self.host = HostQueue(q, entries)
+        self.sb.add_owner(DRIVER, 0)
+        await q.post([self._host_buffer(i) for i in range(entries)])
+
+    def _host_buffer(self, i: int) -> RxDescriptor:
+        mem, dom = self.h.mem, self.h.host.domain
+        assert dom is not None
+        data = mem.alloc(2048, 64, f"host rx {i}")
+        hdr = mem.alloc(256, 64, f"host hdr {i}")
+        for a, n in ((data, 2048), (hdr, 256)):
+            page = a & ~0xFFF
+            if dom.lookup(page) is None:
+                dom.map(page, page, 0x1000, Perm.WRITE)
+            self.tracker.add_owner_region(DRIVER, a, n)
+        self.tracker.post_buffer(DRIVER, i, [(data, 2048), (hdr, 256)])
+        return RxDescriptor(data, hdr, i, 2048, 256, DescFlags.EOG)
+
+    # -- steering (the scoreboard routes with the same table) ----------------------------------
+
+    async def set_steer_entry(
+        self, index: int, mac: str, queue: int, vlan_id: int | None = None
+    ) -> None:
+        await self.drv.set_steer_entry(index, mac, queue, vlan_id=vlan_id)
+        self.steer_table[index] = steer_model.Entry(
+            True, mac_int(mac), vlan_id is not None, vlan_id or 0, queue
+        )
+
+    async def set_promisc(self, on: bool) -> None:
+        await self.drv.set_promisc(on)
+        self.promisc = on
+
+    def _route(self, frame: bytes) -> tuple[str | None, DropReason | None]:
+        vlan = None
+        if int.from_bytes(frame[12:14], "big") in (0x8100, 0x88A8):
+            vlan = int.from_bytes(frame[14:16], "big") & 0xFFF
+        v = steer_model.steer(
+            self.steer_table,
+            steer_model.Lookup(int.from_bytes(frame[:6], "big"), vlan, 0, self.promisc),
+        )
+        if v.drop:
+            return None, DropReason(v.reason)
+        owner = self.sb.by_queue.get(v.queue)
+        if owner is None:
+            return None, DropReason.QUEUE_DISABLED
+        return owner.name, None
+
+    # -- what lands in host memory --------------------------------------------------------------
+
+    def _on_write(self, iova: int, data: bytes, time_ns: float) -> None:
         v = self.tracker.record_write(iova, data, time_ns)
         if v is not None:
             self.log.error("DMA write tracker: %s", v)
+        for index, q in self.queues.items():
+            ring = q.cpl_entries * CPL_BYTES
+            if q.cpl_base <= iova < q.cpl_base + ring and (iova - q.cpl_base) % CPL_BYTES == 0:
+                for k in range(0, len(data) - CPL_BYTES + 1, CPL_BYTES):
+                    self._record_landed(index, q, RxCompletion.unpack(data[k : k + CPL_BYTES]))
+
+    def _record_landed(self, index: int, q: RxQueue, rec: RxCompletion) -> None:
+        posted = q.posted_descriptors  # the host has not polled this record yet
+        first = next((i for i, d in enumerate(posted) if d.cookie == rec.cookie), None)
+        if first is None or rec.status != CplStatus.OK:
+            return
+        descs = posted[first : first + rec.desc_count]
+        hole = q.mode == PlacementMode.SPLIT_HOLE and rec.flags & CplFlags.SPLIT
+        start = q.data_offset + (rec.hdr_len if hole else 0)
+        self.sb.record_landed(index, rec, descs, start, lambda a, n: self.tracker.written(a, n)[1])
+
+    def _on_msi(self, address: int, data: int) -> None:
+        index = data - MSI_DATA_BASE
+        if address != MSI_BASE or index not in self.queues:
+            self.log.error("unexpected MSI: address 0x%x data 0x%x", address, data)
+            return
+        self.sb.msi_landed(index)
+        self.interrupts += 1
+        self.irq.set()
+
+    # -- traffic ------------------------------------------------------------------------------
 
     async def send(self, frame: bytes, bad_fcs: bool = False) -> None:
         """Queue a frame (FCS appended) for the wire; bad_fcs flips one FCS bit."""
@@ -144,20 +328,52 @@ class SystemRig:
         else:
             xf = XgmiiFrame.from_payload(frame)
         self.stats.sent += 1
+        self.sb.wire(frame, DropReason.BAD_FCS if bad_fcs else None)
         await self.wire.send(xf)
 
     async def service(self) -> list[RxFrame]:
-        """One round of host work: backend takes completions and refills, guest polls."""
-        await self.backend.service()
-        got = self.guest.poll()
-        if not self.reuse:
-            self.guest.fill()  # fresh buffers: each is posted once and never reused
-        await self.backend.service()
-        self.received += got
-        return got
+        """One round of host work: the host queue's poll and refill, then each backend takes
+        completions and refills and its guest polls. Returns the first guest's new frames."""
+        if self.host is not None:
+            back = []
+            for d in await self.host.queue.poll(self.host.entries):
+                data = self._reassemble(d)
+                self.sb.delivered(DRIVER, data)
+                self.host.received.append(data)
+                back += d.descs
+            if back:
+                for d in back:
+                    self.tracker.return_buffer(DRIVER, d.cookie)
+                    self.tracker.post_buffer(
+                        DRIVER, d.cookie, [(d.data_addr, d.data_len), (d.hdr_addr, d.hdr_len)]
+                    )
+                await self.host.queue.post(back)
+        first: list[RxFrame] = []
+        for g in self.guests.values():
+            await g.backend.service()
+            got = g.guest.poll()
+            for f in got:
+                self.sb.delivered(g.spec.name, f.data)
+            if not g.spec.reuse:
+                g.guest.fill()  # fresh buffers: each is posted once and never reused
+            await g.backend.service()
+            g.received += got
+            if g is self.first:
+                first = got
+        return first
+
+    def _reassemble(self, d: RxDone) -> bytes:
+        c, desc = d.cpl, d.descs[0]
+        mem = self.h.mem
+        if c.flags & CplFlags.SPLIT:
+            return mem.read(desc.hdr_addr, c.hdr_len) + mem.read(desc.data_addr, c.payload_len)
+        return mem.read(desc.data_addr, c.frame_len)  # host buffers: IOVA = host address
+
+    def delivered(self) -> int:
+        return sum(b.delivered for b in self.sb.owners.values())
 
     async def receive(self, n: int, timeout_ns: float = 200_000) -> list[RxFrame]:
-        """Serve the host at each interrupt until the guest has ``n`` more frames."""
+        """Serve the host at each interrupt until the first guest has ``n`` more frames."""
         want = len(self.received) + n
 
         async def loop() -> None:
@@ -169,8 +385,38 @@ class SystemRig:
         await deadline(loop(), timeout_ns, f"{n} frames in the guest's used ring")
         return self.received[want - n : want]
 
+    async def receive_all(self, timeout_ns: float = 1_000_000) -> None:
+        """Serve the host at each interrupt until every frame routed to an owner so far has
+        been delivered (the scoreboard knows which)."""
+
+        def outstanding() -> int:
+            return sum(
+                len(b.pending) + len(b.completed) for b in self.sb.owners.values() if not b.may_drop
+            )
+
+        async def loop() -> None:
+            while outstanding():
+                await self.irq.wait()
+                self.irq.clear()
+                await self.service()
+
+        await deadline(loop(), timeout_ns, "every routed frame at its owner")
+
     async def settle(self, ns: float = 2000) -> None:
         """Wait for the wire to drain and the NIC to finish, then serve the host once."""
         await self.wire.wait()
         await Timer(ns, "ns")
         await self.service()
+
+    async def finish(self) -> list[str]:
+        """Accounting against the NIC's counters: returns the problems (none when clean)."""
+        c = await self.drv.counters()
+        queue_drops = {i: (await q.counters()).drops for i, q in self.queues.items()}
+        problems = self.sb.finish(c.drops, queue_drops)
+        if c.rx_frames != self.delivered():
+            problems.append(f"RX_FRAMES {c.rx_frames}, delivered {self.delivered()}")
+        if self.tracker.violations:
+            problems.append(f"DMA write tracker: {self.tracker.violations[0]}")
+        if self.h.host.faults:
+            problems.append(f"DMA fault: {self.h.host.faults[0]}")
+        return problems

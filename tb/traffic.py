@@ -14,11 +14,12 @@ GUEST_MAC = "02:00:00:00:00:01"
 PEER_MAC = "02:00:00:00:00:02"
 
 
-def scapy_frame(rng: random.Random, size: int, i: int = 0) -> bytes:
-    """A frame of exactly ``size`` bytes (FCS excluded, 60 <= size): UDP/IPv4, TCP/IPv4,
-    VLAN-tagged UDP/IPv4 or UDP/IPv6, chosen by ``rng``; ``i`` goes into the source port."""
+def scapy_frame(rng: random.Random, size: int, i: int = 0, dst: str = GUEST_MAC) -> bytes:
+    """A frame of exactly ``size`` bytes (FCS excluded, 60 <= size) to ``dst``: UDP/IPv4,
+    TCP/IPv4, VLAN-tagged UDP/IPv4 or UDP/IPv6, chosen by ``rng``; ``i`` goes into the source
+    port."""
     kind = rng.randrange(4)
-    eth = Ether(dst=GUEST_MAC, src=PEER_MAC)
+    eth = Ether(dst=dst, src=PEER_MAC)
     if kind == 0:
         hdr = eth / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=i & 0xFFFF, dport=9)
     elif kind == 1:

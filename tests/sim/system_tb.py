@@ -106,7 +106,7 @@ async def bad_fcs_frame_is_dropped_and_counted(dut: object) -> None:
 async def empty_guest_ring_drops_as_no_buffer(dut: object) -> None:
     """With every guest buffer in use and not yet returned, further frames are dropped as
     no_buffer and counted; once the guest takes its frames and reposts, traffic resumes."""
-    rig = await SystemRig(dut, guest_num=4, nic_entries=4).start()
+    rig = await SystemRig(dut, guest_num=4, nic_entries=4, may_drop=True).start()
     rng = seeded_rng("empty_guest_ring_drops_as_no_buffer")
     first = [scapy_frame(rng, 200, i) for i in range(4)]
     extra = [scapy_frame(rng, 200, 10 + i) for i in range(3)]
@@ -171,10 +171,10 @@ async def steering_table_filters_unmatched_unicast(dut: object) -> None:
     queue_disabled; a VLAN-qualified entry matches only its VLAN. Counters add up."""
     rig = await SystemRig(dut).start()
     rng = seeded_rng("steering_table_filters_unmatched_unicast")
-    await rig.drv.set_steer_entry(0, GUEST_MAC, 0)
-    await rig.drv.set_steer_entry(1, "02:00:00:00:00:33", 5)  # a queue that does not exist
-    await rig.drv.set_steer_entry(2, "02:00:00:00:00:44", 0, vlan_id=7)
-    await rig.drv.set_promisc(False)
+    await rig.set_steer_entry(0, GUEST_MAC, 0)
+    await rig.set_steer_entry(1, "02:00:00:00:00:33", 5)  # a queue that does not exist
+    await rig.set_steer_entry(2, "02:00:00:00:00:44", 0, vlan_id=7)
+    await rig.set_promisc(False)
     await rig.h.barrier()
 
     def to(dst: str, vlan: int | None = None) -> bytes:

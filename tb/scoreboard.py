@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: MIT
+"""The system scoreboard: the five checks of DESIGN.md for every frame on the wire.
+
+1. Each frame reaches exactly the owner the steering model names, byte for byte as the
+   owner's driver reassembles it, or is counted under a reason the prediction allows.
+2. Per-owner order is kept.
+3. Each completion equals the reference model's (model.nic_model, fed with the reference
+   parser tb.parse_ref) for that owner's next frame, phase aside.
+4. At each completion every predicted byte is in memory at its stream position; the DMA
+   write tracker (model.tracker) separately flags any write outside posted buffers.
+5. Checked as writes land: a completion record lands only after every byte it reports,
+   and each MSI-X message announces at least one record that landed before it.
+
+The first mismatch raises ``ScoreboardMismatch`` naming the frame number, the owner, the
+simulated time, expected vs got as a hex diff, and the window to open in the waves.
+Nothing here is derived from the RTL.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.parse_meta import Meta
+from model.records import DropReason, RxCompletion, RxDescriptor
+from sw.nic_driver import RxDone
+from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+
+CPL_BYTES = RxCompletion.size()
+
+
+class ScoreboardMismatch(AssertionError):
+    """The first check that failed, with what to look at."""
+
+
+@dataclass
+class Expected:
+    no: int  # frame number on the wire
+    frame: bytes
+    meta: Meta
+    sent_ns: float
+
+
+@dataclass
+class OwnerBook:
+    """What one owner should see, in order."""
+
+    name: str
+    queue: int
+    may_drop: bool = False  # frames may drop at its queue (no_buffer, ...): skip them
+    pending: deque[Expected] = field(default_factory=deque)  # sent, no completion yet
+    completed: deque[Expected] = field(default_factory=deque)  # completed, not yet delivered
+    delivered: int = 0
+    skipped: int = 0  # frames the owner's queue dropped (matched by skipping)
+    landed: int = 0  # completion records landed in its ring
+    announced: int = 0  # records landed at the last MSI-X
+
+
+def hexdiff(got: bytes, want: bytes) -> str:
+    """Where two byte strings first differ, 16 bytes of each around it."""
+    i = next((k for k in range(min(len(got), len(want))) if got[k] != want[k]), None)
+    if i is None:
+        i = min(len(got), len(want))
+    lo = max(0, i - 8)
+    return (
+        f"{len(got)} B got vs {len(want)} B expected, first difference at byte {i}:\n"
+        f"      got      [{lo}:] {got[lo : i + 16].hex(' ')}\n"
+        f"      expected [{lo}:] {want[lo : i + 16].hex(' ')}"
+    )
+
+
+class Scoreboard:
+    """Frames in on the wire, completions and deliveries out, per owner."""
+
+    def __init__(
+        self,
+        read: Callable[[int, int], bytes],
+        now: Callable[[], float],
+        route: Callable[[bytes], tuple[str | None, DropReason | None]],
+    ) -> None:
+        self.read = read  # (bus address, bytes) -> what host memory holds there
+        self.now = now
+        self.route = route  # frame -> (owner, None) or (None, drop reason)
+        self.owners: dict[str, OwnerBook] = {}
+        self.by_queue: dict[int, OwnerBook] = {}
+        self.sent = 0
+        self.expected_drops: dict[DropReason, int] = {}
+        self.checks = 0
+
+    def add_owner(self, name: str, queue: int, may_drop: bool = False) -> None:
+        book = OwnerBook(name, queue, may_drop)
+        self.owners[name] = book
+        self.by_queue[queue] = book
+
+    def fail(self, what: str, e: Expected | None, owner: str, detail: str) -> None:
+        t = self.now()
+        where = f"frame {e.no} (sent at {e.sent_ns:.0f} ns)" if e else "no frame"
+        window = f"{(e.sent_ns if e else t) - 1000:.0f}..{t + 200:.0f} ns"
+        raise ScoreboardMismatch(
+            f"{what}: {where}, owner {owner}, at {t:.0f} ns\n    {detail}\n"
+            f"    waves: open {window} (make sim WAVES=1, then make waves)"
+        )
+
+    # -- in ---------------------------------------------------------------------------------
+
+    def wire(self, frame: bytes, bad: DropReason | None = None) -> int:
+        """A frame (FCS excluded) goes on the wire; ``bad``: the MAC will drop it so."""
+        no = self.sent
+        self.sent += 1
+        reason = bad
+        owner = None
+        if reason is None:
+            owner, reason = self.route(frame)
+        if owner is None:
+            assert reason is not None
+            self.expected_drops[reason] = self.expected_drops.get(reason, 0) + 1
+            return no
+        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
+        self.owners[owner].pending.append(Expected(no, frame, meta, self.now()))
+        return no
+
+    # -- checks 3 and 4: at the owner's poll, before anyone touches the buffers -------------
+
+    def completion(self, queue: int, cfg: QueueConfig, done: RxDone) -> None:
+        book = self.by_queue[queue]
+        while True:
+            if not book.pending:
+                self.fail("completion for no frame", None, book.name, str(done.cpl))
+            e = book.pending.popleft()
+            want = predict_frame(
+                cfg, QueueState(desc_tail=len(done.descs)), list(done.descs), e.frame, e.meta
+            )
+            cpl_ok = want.completion is not None and done.cpl == replace(
+                want.completion, phase=done.cpl.phase
+            )
+            if cpl_ok:
+                break
+            if not book.may_drop:
+                self.fail(
+                    "completion differs from the model", e, book.name,
+                    f"got      {done.cpl}\n    expected {want.completion}",
+                )  # fmt: skip
+            book.skipped += 1  # that frame was dropped at the queue; try the next one
+        for addr, data in want.data_writes:
+            got = self.read(addr, len(data))
+            if got != data:
+                self.fail(
+                    f"bytes at 0x{addr:x} differ from the model's placement", e, book.name,
+                    hexdiff(got, data),
+                )  # fmt: skip
+        self.checks += 1
+        if want.drop is None:
+            book.completed.append(e)
+
+    # -- checks 1 and 2: what the owner's driver hands up ----------------------------------
+
+    def delivered(self, owner: str, data: bytes) -> None:
+        book = self.owners[owner]
+        if not book.completed:
+            self.fail("delivery without a completion", None, owner, f"{len(data)} B")
+        e = book.completed.popleft()
+        if data != e.frame:
+            self.fail("frame differs from the one sent", e, owner, hexdiff(data, e.frame))
+        book.delivered += 1
+        self.checks += 1
+
+    # -- check 5: as writes land ------------------------------------------------------------
+
+    def record_landed(
+        self,
+        queue: int,
+        rec: RxCompletion,
+        descs: list[RxDescriptor],
+        stream_start: int,
+        written: Callable[[int, int], bytes],
+    ) -> None:
+        """A completion record of ``queue`` lands; ``descs`` are the descriptors it names
+        (the oldest outstanding), ``stream_start`` the stream position of its first payload
+        byte (data_offset, plus hdr_len in SPLIT_HOLE with the split done), ``written(iova,
+        n)`` the tracker's written-mask there (0 = not written since the buffer was posted)."""
+        book = self.by_queue.get(queue)
+        if book is None:
+            return
+        book.landed += 1
+        if rec.hdr_len and descs:
+            mask = written(descs[0].hdr_addr, rec.hdr_len)
+            if mask.count(0):
+                self.fail("completion landed before its header bytes", None, book.name, str(rec))
+        if rec.payload_len and descs:
+            left, pos = rec.payload_len, stream_start
+            for d in descs:
+                if pos >= d.data_len:
+                    pos -= d.data_len
+                    continue
+                n = min(left, d.data_len - pos)
+                if written(d.data_addr + pos, n).count(0):
+                    self.fail("completion landed before its data", None, book.name, str(rec))
+                left -= n
+                pos = 0
+                if not left:
+                    break
+
+    def msi_landed(self, queue: int) -> None:
+        book = self.by_queue.get(queue)
+        if book is None:
+            return
+        if book.landed <= book.announced:
+            detail = f"{book.landed} records landed, {book.announced} announced before"
+            self.fail("MSI-X before any new completion record", None, book.name, detail)
+        book.announced = book.landed
+
+    # -- end ----------------------------------------------------------------------------------
+
+    def finish(self, drops: dict[DropReason, int], queue_drops: dict[int, int]) -> list[str]:
+        """Accounting once the wire is idle and every owner has served: returns problems."""
+        problems = []
+        delivered = sum(b.delivered for b in self.owners.values())
+        total_drops = sum(drops.values())
+        if delivered + total_drops != self.sent:
+            problems.append(
+                f"frames on the wire {self.sent} != delivered {delivered} + drops {total_drops}"
+            )
+        for reason, n in self.expected_drops.items():
+            if drops.get(reason, 0) < n:
+                problems.append(
+                    f"{n} frames should drop as {reason.name}, counted {drops.get(reason, 0)}"
+                )
+        for b in self.owners.values():
+            left = len(b.pending) + len(b.completed)
+            qd = queue_drops.get(b.queue, 0)
+            if not b.may_drop and (left or qd or b.skipped):
+                problems.append(
+                    f"{b.name}: {len(b.pending)} frames without completion, "
+                    f"{len(b.completed)} completed but not delivered, {qd} dropped at its queue"
+                )
+            elif b.may_drop and b.skipped + len(b.pending) != qd:
+                problems.append(
+                    f"{b.name}: {b.skipped + len(b.pending)} frames missing, queue dropped {qd}"
+                )
+        return problems

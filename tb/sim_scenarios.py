@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: MIT
+"""The `make sim` scenarios by name (shared by the CLI, which must not import cocotb, and
+the cocotb side tb/sim_tb.py)."""
+
+SCENARIOS = {
+    "two-guests-host": "two virtio guests (FULL) and the host's own queue (SPLIT at L4); "
+    "unicast to each, broadcast to the host, unknown unicast filtered, 1 in 20 bad FCS",
+    "one-guest-full": "one virtio guest in FULL placement, promiscuous, 1 in 20 bad FCS",
+}
