@@ -369,7 +369,8 @@ module rx_place #(
                     end else if (32'(steer_res_queue) >= NQ) begin
                         begin drop_req = 1'b1; drop_reason = 4'(DROP_REASON_QUEUE_DISABLED); drop_has_q = 1'b0; end
                     end else begin
-                        state_d = ST_DECIDE;
+                        qvalid_d = 1'b1;
+                        state_d  = ST_DECIDE;
                     end
                 end
             end

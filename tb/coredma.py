@@ -237,9 +237,17 @@ def check_delivery(h: PcieHarness, o: Owner, r: RxDone, exact: bool) -> None:
 
 
 async def line_rate_run(
-    dut: object, h: PcieHarness, owners: list[Owner], n: int, rng: random.Random, size: int = 60
+    dut: object,
+    h: PcieHarness,
+    owners: list[Owner],
+    n: int,
+    rng: random.Random,
+    size: int = 60,
+    period_clk: float | None = None,
+    settle_ns: float = 5000,
 ) -> tuple[int, float]:
-    """n frames of ``size`` bytes at 10 GbE line rate spread over the owners; each owner's
+    """n frames of ``size`` bytes at 10 GbE line rate (or one every ``period_clk`` user
+    clocks) spread over the owners, then ``settle_ns`` for the last ones; each owner's
     host polls every 1 us, checks every completion against the model before its buffers go
     back, and reposts. Returns (input stall clocks, ns from the last frame in to the last
     completion written)."""
@@ -257,10 +265,11 @@ async def line_rate_run(
             check_delivery(h, o, r, exact=not o.one_at_a_time)
 
         pollers.append(cocotb.start_soon(host_loop(o.q, o.got, stop, check)))
-    period = 8 * (size + 4 + 20) / 10 / CLK_NS  # wire bits per frame / 10 Gb/s, in clocks
-    stalls = await drive_at_line_rate(dut, frames, period)
+    if period_clk is None:  # 10 GbE: wire bits per frame / 10 Gb/s, in clocks
+        period_clk = 8 * (size + 4 + 20) / 10 / CLK_NS
+    stalls = await drive_at_line_rate(dut, frames, period_clk)
     t_in = get_sim_time("ns")
-    await Timer(5000, "ns")
+    await Timer(settle_ns, "ns")
     stop[0] = True
     for p in pollers:
         await p

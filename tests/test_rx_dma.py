@@ -15,6 +15,7 @@ pytestmark = pytest.mark.sim
 COCOTB_TESTS = [
     "placement_matches_the_model_in_every_mode",
     "line_rate_64_byte_frames_with_1us_reads_in_every_mode",
+    "engine_places_64_byte_frames_faster_than_the_wire",
     "one_descriptor_at_a_time_owner_does_not_slow_the_others",
     "descriptor_read_error_stops_only_its_queue_until_reset",
     "withheld_read_times_out_and_its_tag_waits_for_it",
