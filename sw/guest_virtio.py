@@ -1,20 +1,29 @@
 # SPDX-License-Identifier: MIT
-"""The guest's virtio-net RX driver, big-packet layout (one buffer per chain; mergeable
-buffers later), as Linux's virtio_net does it over a split ring.
+"""The guest's virtio-net RX driver over a split ring, as Linux's virtio_net does it: big
+packets (one buffer per chain and per frame) or, with VIRTIO_NET_F_MRG_RXBUF, mergeable
+buffers (a frame spans ``num_buffers`` buffers, one used entry each).
 
 It posts buffers from its ``GuestRam`` and kicks only when the event index asks
 (``kick`` is the device's doorbell, a callable the backend provides). It is interrupt
 driven: ``interrupt()`` is the only way it learns of used entries (the backend calls it);
 the interrupt disables callbacks and schedules a poll, and ``poll()`` -- NAPI -- drains the
-used ring up to a budget, re-enables callbacks (polling once more if entries slipped in),
-and reposts the buffers it read. Without an interrupt ``poll()`` returns nothing, so a lost
-notification shows as frames not received. ``reuse=False`` posts each buffer once and never
-reuses it (the used buffers stay intact for memory dumps); ``fill`` then takes fresh ones.
+used ring up to a budget of frames, re-enables callbacks (polling once more if entries
+slipped in), and reposts the buffers it read. Without an interrupt ``poll()`` returns
+nothing, so a lost notification shows as frames not received. ``reuse=False`` posts each
+buffer once and never reuses it (the used buffers stay intact for memory dumps); ``fill``
+then takes fresh ones.
+
+Mergeable receive follows Linux ``receive_mergeable``: the first used entry's buffer starts
+with the net header, whose ``num_buffers`` says how many used entries the frame has; the
+frame is the first buffer's bytes after the header followed by the next ``num_buffers - 1``
+buffers' used bytes. A used len beyond its buffer drops the frame and the rest of its
+buffers (``length_errors``); fewer used entries than ``num_buffers`` drops it
+(``missing_buffers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from model.hostmem import PAGE_SIZE, GuestRam
@@ -34,12 +43,23 @@ DEFAULT_FEATURES = (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_RING_F_EVENT_IDX)
 
 
 @dataclass(frozen=True)
+class RxBuffer:
+    """One used buffer of a received frame."""
+
+    head: int  # used id
+    addr: int  # guest-physical address of the buffer
+    size: int  # the buffer's length as posted
+    used_len: int  # the used entry's len (net header included for the first)
+
+
+@dataclass(frozen=True)
 class RxFrame:
-    head: int  # the chain's head index (used id)
-    addr: int  # guest-physical address of its buffer
-    used_len: int
+    head: int  # the first buffer's head index (used id)
+    addr: int  # guest-physical address of the first buffer
+    used_len: int  # sum of the used lens of its buffers: 12 + frame length
     hdr: VirtioNetHdr
     data: bytes  # the frame, net header excluded
+    buffers: tuple[RxBuffer, ...] = ()  # every buffer, in stream order (num_buffers of them)
 
 
 @dataclass
@@ -51,21 +71,25 @@ class GuestRxStats:
     polls: int = 0
     frames: int = 0
     bytes: int = 0  # frame bytes (net header excluded)
+    buffers: int = 0  # used entries read
     length_errors: int = 0  # used len shorter than the header or longer than the buffer
-    hdr_errors: int = 0  # num_buffers other than 1
+    hdr_errors: int = 0  # num_buffers other than 1 (0 with mergeable buffers)
+    missing_buffers: int = 0  # mergeable frames with fewer used entries than num_buffers
 
 
 class GuestVirtioNetRx:
     """One RX virtqueue of ``num`` entries in ``ram``, buffers of ``buf_size`` bytes (net
-    header included) aligned to ``buf_align``. ``start_idx`` starts both ring indices there
-    (the backend must then start at the same vring base), to exercise 16-bit wrap."""
+    header included) aligned to ``buf_align``; a sequence of sizes is cycled through as
+    fresh buffers are allocated (a reused buffer keeps its size). ``start_idx`` starts both
+    ring indices there (the backend must then start at the same vring base), to exercise
+    16-bit wrap. With VIRTIO_NET_F_MRG_RXBUF in ``features`` frames may span buffers."""
 
     def __init__(
         self,
         ram: GuestRam,
         num: int = 256,
         *,
-        buf_size: int = 2048,
+        buf_size: int | Sequence[int] = 2048,
         buf_align: int = 64,
         features: int = DEFAULT_FEATURES,
         reuse: bool = True,
@@ -74,14 +98,18 @@ class GuestVirtioNetRx:
     ) -> None:
         if not has_feature(features, VIRTIO_F_VERSION_1):
             raise ValueError("only virtio 1.x (VIRTIO_F_VERSION_1) is supported")
-        if has_feature(features, VIRTIO_NET_F_MRG_RXBUF):
-            raise ValueError("mergeable RX buffers are not supported yet")
-        if buf_size <= VIRTIO_NET_HDR_V1_SIZE:
-            raise ValueError(f"buffer of {buf_size} bytes leaves no room for a frame")
+        sizes = (buf_size,) if isinstance(buf_size, int) else tuple(buf_size)
+        if not sizes:
+            raise ValueError("no buffer size given")
+        for size in sizes:
+            if size <= VIRTIO_NET_HDR_V1_SIZE:
+                raise ValueError(f"buffer of {size} bytes leaves no room for a frame")
         self.ram = ram
-        self.buf_size = buf_size
+        self.buf_sizes = sizes
+        self.buf_size = max(sizes)  # the largest buffer posted
         self.buf_align = buf_align
         self.features = features
+        self.mergeable = has_feature(features, VIRTIO_NET_F_MRG_RXBUF)
         self.reuse = reuse
         self.kick = kick
         base = ram.alloc(SplitRingLayout.total_size_1x(num), PAGE_SIZE)
@@ -92,9 +120,15 @@ class GuestVirtioNetRx:
         self.ring.init_driver(start_idx)
         self.start_idx = start_idx & 0xFFFF
         self.stats = GuestRxStats()
+        self._sizes: dict[int, int] = {}  # buffer address -> its size
+        self._allocated = 0  # fresh buffers allocated (picks the next size)
         self._spare: list[int] = []  # buffers read and ready to repost (reuse)
         self.retired: list[int] = []  # buffers read and never reposted (no reuse)
         self._scheduled = False  # NAPI scheduled by an interrupt
+
+    def buffer_size(self, addr: int) -> int:
+        """The size of the buffer at ``addr`` (one this driver allocated)."""
+        return self._sizes[addr]
 
     def fill(self, n: int | None = None) -> int:
         """Post up to ``n`` buffers (default: until the ring is full); kick if the device's
@@ -104,8 +138,11 @@ class GuestVirtioNetRx:
             if self._spare:
                 addr = self._spare.pop()
             else:
-                addr = self.ram.alloc(self.buf_size, self.buf_align)
-            self.ring.add_buf([], [(addr, self.buf_size)], token=addr)
+                size = self.buf_sizes[self._allocated % len(self.buf_sizes)]
+                self._allocated += 1
+                addr = self.ram.alloc(size, self.buf_align)
+                self._sizes[addr] = size
+            self.ring.add_buf([], [(addr, self._sizes[addr])], token=addr)
             posted += 1
         self.stats.posted += posted
         if posted and self.ring.kick_prepare():
@@ -129,7 +166,8 @@ class GuestVirtioNetRx:
         return self._scheduled
 
     def poll(self, budget: int = 64) -> list[RxFrame]:
-        """NAPI poll: only after an interrupt. Reads up to ``budget`` used entries, reposts
+        """NAPI poll: only after an interrupt. Receives up to ``budget`` frames (each
+        counts once, whatever its num_buffers, as in Linux ``virtnet_receive``), reposts
         buffers (with ``reuse``), re-enables callbacks when done."""
         if not self._scheduled:
             return []
@@ -138,7 +176,7 @@ class GuestVirtioNetRx:
         done = 0
         while True:
             while done < budget:
-                used = self.ring.get_used()
+                used = self._get_used()
                 if used is None:
                     break
                 done += 1
@@ -155,18 +193,49 @@ class GuestVirtioNetRx:
             self.ring.disable_cb()  # entries slipped in before callbacks were back
         return frames
 
-    def _receive(self, used: UsedBuffer) -> RxFrame | None:
+    def _get_used(self) -> UsedBuffer | None:
+        """The next used entry; its buffer is done with (reposted later, or retired)."""
+        used = self.ring.get_used()
+        if used is not None:
+            assert isinstance(used.token, int)
+            (self._spare if self.reuse else self.retired).append(used.token)
+            self.stats.buffers += 1
+        return used
+
+    def _piece(self, used: UsedBuffer) -> RxBuffer:
         addr = used.token
         assert isinstance(addr, int)
-        (self._spare if self.reuse else self.retired).append(addr)
-        if not VIRTIO_NET_HDR_V1_SIZE <= used.len <= self.buf_size:
+        return RxBuffer(used.head, addr, self._sizes[addr], used.len)
+
+    def _receive(self, used: UsedBuffer) -> RxFrame | None:
+        first = self._piece(used)
+        if not VIRTIO_NET_HDR_V1_SIZE <= first.used_len <= first.size:
             self.stats.length_errors += 1
             return None
-        hdr = VirtioNetHdr.unpack(self.ram.read(addr, VIRTIO_NET_HDR_V1_SIZE))
-        if hdr.num_buffers != 1:
+        hdr = VirtioNetHdr.unpack(self.ram.read(first.addr, VIRTIO_NET_HDR_V1_SIZE))
+        if hdr.num_buffers < 1 or (hdr.num_buffers != 1 and not self.mergeable):
             self.stats.hdr_errors += 1
             return None
-        data = self.ram.read(addr + VIRTIO_NET_HDR_V1_SIZE, used.len - VIRTIO_NET_HDR_V1_SIZE)
+        pieces = [first]
+        for _ in range(hdr.num_buffers - 1):
+            more = self._get_used()
+            if more is None:  # "rx error: %d buffers out of %d missing"
+                self.stats.missing_buffers += 1
+                return None
+            pieces.append(self._piece(more))
+        if any(p.used_len > p.size for p in pieces[1:]):
+            self.stats.length_errors += 1  # the frame's other buffers are consumed too
+            return None
+        data = self.ram.read(
+            first.addr + VIRTIO_NET_HDR_V1_SIZE, first.used_len - VIRTIO_NET_HDR_V1_SIZE
+        ) + b"".join(self.ram.read(p.addr, p.used_len) for p in pieces[1:])
         self.stats.frames += 1
         self.stats.bytes += len(data)
-        return RxFrame(used.head, addr, used.len, hdr, data)
+        return RxFrame(
+            first.head,
+            first.addr,
+            sum(p.used_len for p in pieces),
+            hdr,
+            data,
+            tuple(pieces),
+        )

@@ -2,17 +2,42 @@
 """vhost-net-style backend for one guest RX virtqueue on a splitrx RX queue.
 
 Guest avail ring -> validation -> page constructor (``sw.page_pool``) -> NIC descriptors;
-NIC completions -> virtio_net_hdr -> used ring -> guest notification (event index).
+NIC completions -> header copy (SPLIT_HOLE) -> virtio_net_hdr -> used ring -> guest
+notification (event index).
 
-Layout (issue 4, big packets): virtio 1.x (VIRTIO_F_VERSION_1), 12-byte ``virtio_net_hdr``,
-no mergeable buffers. Each avail chain must be one device-writable buffer; it becomes one
-NIC descriptor with EOG whose data buffer is the whole guest buffer, and the queue's
-DATA_OFFSET (12) reserves the net header in front of the frame. On an OK completion the
-backend writes the header (num_buffers 1, flags 0, GSO NONE) at the start of the buffer
-and publishes used ``{id: head, len: 12 + frame_len}``. A ``too_long_for_group`` completion
-reposts the same buffer to the NIC (still pinned; no used entry). A chain the page
-constructor refuses for quota stays unconsumed in the avail ring, is counted, and is
-retried after completions free pages.
+Layout: virtio 1.x (VIRTIO_F_VERSION_1), 12-byte ``virtio_net_hdr``. Each avail chain must
+be one device-writable buffer; it becomes one NIC descriptor with EOG (one group) whose data
+buffer is the whole guest buffer, and the queue's DATA_OFFSET (12) reserves the net header
+in front of the frame. The NIC writes *stream positions* over the frame's groups
+(docs/dma.md): the stream ends at ``E = 12 + frame_len`` in every placement mode.
+
+- Big packets (VIRTIO_NET_F_MRG_RXBUF not negotiated, queue not mergeable): a frame fits in
+  one buffer; the backend writes the net header with num_buffers 1 and publishes used
+  ``{id: head, len: E}``.
+- Mergeable buffers (VIRTIO_NET_F_MRG_RXBUF negotiated, queue opened with ``mergeable``): a
+  frame takes as many buffers as it needs (the completion's ``group_count``). The net
+  header in the first buffer says ``num_buffers = group_count``, and each buffer gets one
+  used entry, published together in stream order, whose len is the stream bytes that
+  landed in it (net header and hole included in the first): every buffer but the last is
+  full, the last holds ``E`` minus the bytes before it.
+
+Placement follows the queue's mode (``vhost_queue_settings`` gives ``open_queue`` the right
+arguments):
+
+- FULL: the NIC writes the whole frame at stream 12.
+- SPLIT_HOLE: every descriptor carries a header buffer of ``hdr_buf_size`` bytes that the
+  backend allocated from host memory -- never guest memory -- and mapped write-only for the
+  device (IOVA == host address, like the driver's rings). With ``CplFlags.SPLIT`` the NIC
+  put ``frame[0:hdr_len]`` there and the rest at stream ``12 + hdr_len``; the backend hands
+  the header to ``inspect_header`` (a hook: the host sees headers without touching the
+  payload), copies it into the hole at stream 12 and writes the net header, so the guest
+  sees exactly the bytes and used lengths of FULL. With ``HDR_OVERFLOW`` the NIC placed the
+  frame FULL and nothing is copied. ``VhostStats.hdr_copy_bytes`` counts the bytes copied.
+- SPLIT is refused: a virtio buffer is one byte stream.
+
+A ``too_long_for_group`` completion reposts the buffer it consumed to the NIC (still
+pinned, same header buffer; no used entry). A chain the page constructor refuses for quota
+stays unconsumed in the avail ring, is counted, and is retried after completions free pages.
 
 A malformed chain (outside guest RAM, device-readable, looped, too long, a buffer below
 ``min_buffer``, overlapping a buffer the NIC holds, more than one buffer) puts the device
@@ -28,11 +53,24 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
-from model.hostmem import GuestRam
-from model.records import CplStatus, CsumStatus, DescFlags, L3Type, RxCompletion, RxDescriptor
+from model.hostmem import PAGE_SIZE, GuestRam, HostMemory, align_up
+from model.iommu import Domain, Perm
+from model.records import (
+    CplFlags,
+    CplStatus,
+    CsumStatus,
+    DescFlags,
+    L3Type,
+    PlacementMode,
+    RxCompletion,
+    RxDescriptor,
+    SplitLevel,
+)
+from model.tracker import DmaWriteTracker
 from model.virtio import (
     VIRTIO_F_VERSION_1,
     VIRTIO_NET_F_GUEST_CSUM,
@@ -48,13 +86,47 @@ from model.virtio import (
     VirtioNetHdr,
     has_feature,
 )
-from sw.nic_driver import NicProtocolError, RxQueue
+from sw.nic_driver import DriverError, NicProtocolError, RxQueue
 from sw.page_pool import PagePool, PoolBuffer, PoolError, QuotaExceeded
 
 DEFAULT_FEATURES = (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_RING_F_EVENT_IDX)
 DEFAULT_MIN_BUFFER = 256
 DEFAULT_MAX_CHAIN_BYTES = 1 << 16
+#: Header buffer per NIC descriptor in SPLIT_HOLE (the parser looks at most 256 bytes deep).
+DEFAULT_HDR_BUF_SIZE = 256
+HDR_BUF_ALIGN = 64  # header buffers start on a cache line
+MAX_HDR_BUF_SIZE = 0xFFFF  # RxDescriptor.hdr_len is 16 bits
 _COOKIE_HEAD_BITS = 16
+#: Placement modes a virtio guest can be served with (SPLIT hands the header over apart).
+VIRTIO_MODES = (PlacementMode.FULL, PlacementMode.SPLIT_HOLE)
+
+
+class VhostQueueSettings(TypedDict):
+    """``NicDriver.open_queue`` keyword arguments for a queue served by ``VhostNetRx``."""
+
+    data_offset: int
+    mode: PlacementMode
+    split_level: SplitLevel
+    mergeable: bool
+
+
+def vhost_queue_settings(
+    features: int = DEFAULT_FEATURES,
+    mode: PlacementMode = PlacementMode.FULL,
+    split_level: SplitLevel = SplitLevel.L4,
+) -> VhostQueueSettings:
+    """What to pass to ``NicDriver.open_queue`` for a guest that negotiated ``features``:
+    DATA_OFFSET 12 (the net header), ``mode`` (FULL or SPLIT_HOLE), ``split_level``, and
+    mergeable exactly when VIRTIO_NET_F_MRG_RXBUF is negotiated."""
+    mode = PlacementMode(mode)
+    if mode not in VIRTIO_MODES:
+        raise ValueError(f"placement {mode.name} cannot serve a virtio guest")
+    return VhostQueueSettings(
+        data_offset=VIRTIO_NET_HDR_V1_SIZE,
+        mode=mode,
+        split_level=SplitLevel(split_level),
+        mergeable=has_feature(features, VIRTIO_NET_F_MRG_RXBUF),
+    )
 
 
 class _Stop(enum.Enum):
@@ -70,8 +142,12 @@ class VhostStats:
     notifications: int = 0  # guest interrupts sent
     chains_taken: int = 0  # avail entries consumed and handed to the NIC
     descriptors_posted: int = 0  # NIC descriptors written (recycled ones included)
-    frames: int = 0  # used entries published
-    bytes: int = 0  # their used lengths
+    frames: int = 0  # frames delivered to the guest
+    used_entries: int = 0  # used entries published (num_buffers per frame)
+    bytes: int = 0  # their used lengths (net header and frame)
+    split_frames: int = 0  # frames placed with the header split done (CplFlags.SPLIT)
+    hdr_overflows: int = 0  # frames whose split was wanted and not done (placed FULL)
+    hdr_copy_bytes: int = 0  # header bytes the host copied into guest holes
     recycled: int = 0  # too_long_for_group completions reposted
     quota_refusals: int = 0  # hand-overs refused for quota (entry left in the avail ring)
     invalid_chains: int = 0
@@ -85,6 +161,66 @@ class _InFlight:
     length: int
     buffer: PoolBuffer
     desc: RxDescriptor
+    hdr_slot: int | None  # its header buffer (SPLIT_HOLE)
+
+
+class HeaderBuffers:
+    """Host-owned header buffers for SPLIT_HOLE: ``count`` slots of ``size`` bytes in one
+    page-aligned region of host memory, mapped write-only for the device at IOVA == host
+    address (like the driver's rings), one per NIC descriptor. With a tracker, the region
+    is ``owner``'s memory and each slot the NIC holds is a posted buffer (id = slot)."""
+
+    def __init__(
+        self,
+        mem: HostMemory,
+        domain: Domain,
+        count: int,
+        size: int,
+        owner: str,
+        tracker: DmaWriteTracker | None = None,
+    ) -> None:
+        if not 0 < size <= MAX_HDR_BUF_SIZE:
+            raise ValueError(f"header buffer of {size} bytes: not in 1..{MAX_HDR_BUF_SIZE}")
+        self.mem = mem
+        self.domain = domain
+        self.size = size
+        self.owner = owner
+        self.tracker = tracker
+        self.stride = align_up(size, HDR_BUF_ALIGN)
+        self.region_bytes = align_up(count * self.stride, PAGE_SIZE)
+        self.base = mem.alloc(self.region_bytes, PAGE_SIZE, f"{owner} header buffers")
+        domain.map(self.base, self.base, self.region_bytes, Perm.WRITE)
+        if tracker is not None:
+            tracker.add_owner_region(owner, self.base, self.region_bytes)
+        self._free = list(reversed(range(count)))
+        self.closed = False
+
+    def addr(self, slot: int) -> int:
+        """IOVA (== host address) of ``slot``."""
+        return self.base + slot * self.stride
+
+    def take(self) -> int:
+        """A free slot, handed to the NIC."""
+        if not self._free:
+            raise DriverError(f"{self.owner}: no free header buffer")
+        slot = self._free.pop()
+        if self.tracker is not None:
+            self.tracker.post_buffer(self.owner, slot, [(self.addr(slot), self.size)])
+        return slot
+
+    def give_back(self, slot: int) -> None:
+        if self.tracker is not None:
+            self.tracker.return_buffer(self.owner, slot)
+        self._free.append(slot)
+
+    def read(self, slot: int, n: int) -> bytes:
+        return self.mem.read(self.addr(slot), n)
+
+    def close(self) -> None:
+        """Unmap the region (every slot given back first)."""
+        if not self.closed:
+            self.domain.unmap(self.base, self.region_bytes)
+            self.closed = True
 
 
 def net_hdr_flags(c: RxCompletion, features: int) -> int:
@@ -104,7 +240,14 @@ class VhostNetRx:
     """The backend of one guest RX virtqueue (``layout`` in ``ram``, guest-physical),
     feeding ``queue`` with buffers handed over by ``pool`` on behalf of ``owner`` (already
     registered with its quota). ``notify`` is the guest's interrupt; ``vring_base`` the
-    avail index to start from (0 for a new ring)."""
+    avail index to start from (0 for a new ring).
+
+    The queue's placement settings must suit ``features`` (``vhost_queue_settings``):
+    DATA_OFFSET 12, mode FULL or SPLIT_HOLE, mergeable iff VIRTIO_NET_F_MRG_RXBUF. In
+    SPLIT_HOLE the backend allocates one ``hdr_buf_size``-byte header buffer per descriptor
+    ring entry from the driver's host memory, mapped in the NIC's domain, and calls
+    ``inspect_header(header bytes, completion)`` for each split header before copying it
+    into the guest."""
 
     def __init__(
         self,
@@ -120,11 +263,19 @@ class VhostNetRx:
         max_chain_bytes: int = DEFAULT_MAX_CHAIN_BYTES,
         on_needs_reset: Callable[[str], None] | None = None,
         vring_base: int = 0,
+        hdr_buf_size: int = DEFAULT_HDR_BUF_SIZE,
+        inspect_header: Callable[[bytes, RxCompletion], None] | None = None,
     ) -> None:
         if not has_feature(features, VIRTIO_F_VERSION_1):
             raise ValueError("VIRTIO_F_VERSION_1 must be negotiated (12-byte net header)")
-        if has_feature(features, VIRTIO_NET_F_MRG_RXBUF):
-            raise ValueError("VIRTIO_NET_F_MRG_RXBUF is not supported yet")
+        self.mergeable = has_feature(features, VIRTIO_NET_F_MRG_RXBUF)
+        if queue.mergeable != self.mergeable:
+            raise ValueError(
+                f"RX queue {'is' if queue.mergeable else 'is not'} mergeable but "
+                f"VIRTIO_NET_F_MRG_RXBUF {'is' if self.mergeable else 'is not'} negotiated"
+            )
+        if queue.mode not in VIRTIO_MODES:
+            raise ValueError(f"RX queue placement {queue.mode.name} cannot serve a virtio guest")
         if queue.data_offset != VIRTIO_NET_HDR_V1_SIZE:
             raise ValueError(
                 f"RX queue data offset {queue.data_offset}, need {VIRTIO_NET_HDR_V1_SIZE} "
@@ -156,6 +307,18 @@ class VhostNetRx:
         self._seq = 0
         self._kicked = False
         self._backlog = False  # last refill stopped with avail entries left
+        self.inspect_header = inspect_header
+        self.hdr_owner = f"vhost-hdr:{owner}"  # the host's header buffers, for the tracker
+        self.hdr_bufs: HeaderBuffers | None = None
+        if queue.mode == PlacementMode.SPLIT_HOLE:
+            self.hdr_bufs = HeaderBuffers(
+                queue.drv.mem,
+                queue.drv.domain,
+                queue.desc_entries,
+                hdr_buf_size,
+                self.hdr_owner,
+                pool.tracker,
+            )
 
     # -- guest side -------------------------------------------------------------------------
 
@@ -242,15 +405,19 @@ class VhostNetRx:
                 return 0, _Stop.VIOLATION
             cookie = (self._seq << _COOKIE_HEAD_BITS) | chain.head
             self._seq = (self._seq + 1) & ((1 << (64 - _COOKIE_HEAD_BITS)) - 1)
+            hdr_slot, hdr_addr, hdr_len = None, 0, 0
+            if self.hdr_bufs is not None:
+                hdr_slot = self.hdr_bufs.take()
+                hdr_addr, hdr_len = self.hdr_bufs.addr(hdr_slot), self.hdr_bufs.size
             desc = RxDescriptor(
                 data_addr=buf.segments[0].iova,
-                hdr_addr=0,
+                hdr_addr=hdr_addr,
                 cookie=cookie,
                 data_len=seg.len,
-                hdr_len=0,
+                hdr_len=hdr_len,
                 flags=DescFlags.EOG,
             )
-            self._in_flight[cookie] = _InFlight(chain.head, seg.addr, seg.len, buf, desc)
+            self._in_flight[cookie] = _InFlight(chain.head, seg.addr, seg.len, buf, desc, hdr_slot)
             bisect.insort(self._spans, (seg.addr, seg.addr + seg.len))
             taken.append(cookie)
             descs.append(desc)
@@ -298,22 +465,25 @@ class VhostNetRx:
         inf = self._in_flight.pop(cookie)
         self._spans.remove((inf.gpa, inf.gpa + inf.length))
         self.pool.return_buffer(self.owner, inf.buffer.buffer_id)
+        if inf.hdr_slot is not None and self.hdr_bufs is not None:
+            self.hdr_bufs.give_back(inf.hdr_slot)
         return inf
 
     # -- NIC -> used ------------------------------------------------------------------------
 
     async def process_completions(self, budget: int = 64) -> int:
         """Poll the NIC queue; publish used entries, recycle skipped buffers, notify the
-        guest if its event index asks. Returns the used entries published."""
+        guest if its event index asks. Returns the used entries published (several per
+        frame with mergeable buffers)."""
         done = await self.queue.poll(budget)
         used: list[tuple[int, int]] = []
         recycle: list[RxDescriptor] = []
+        frames = 0
         for d in done:
             c = d.cpl
             for desc in d.descs:
                 if desc.cookie not in self._in_flight:
                     raise NicProtocolError(f"completion for unknown cookie {desc.cookie:#x}")
-            inf = self._in_flight[c.cookie]
             if self.needs_reset:
                 for desc in d.descs:
                     self._release(desc.cookie)
@@ -322,8 +492,10 @@ class VhostNetRx:
                 recycle.extend(d.descs)
                 self.stats.recycled += 1
             elif c.status == CplStatus.OK:
-                used.append((inf.head, self._deliver(inf, c)))
-                self._release(c.cookie)
+                used += self._deliver(c, [self._in_flight[x.cookie] for x in d.descs])
+                frames += 1
+                for desc in d.descs:
+                    self._release(desc.cookie)
             else:
                 raise NicProtocolError(f"completion status {c.status} unknown")
         if recycle:  # the completions just acknowledged left room for these
@@ -331,7 +503,8 @@ class VhostNetRx:
             self.stats.descriptors_posted += len(recycle)
         if used:
             self.ring.push_used_n(used)
-            self.stats.frames += len(used)
+            self.stats.frames += frames
+            self.stats.used_entries += len(used)
             self.stats.bytes += sum(n for _, n in used)
             if self.ring.need_notify():
                 self.stats.notifications += 1
@@ -339,29 +512,67 @@ class VhostNetRx:
                     self.notify()
         return len(used)
 
-    def _deliver(self, inf: _InFlight, c: RxCompletion) -> int:
-        """Write the net header; returns the used length."""
-        length = VIRTIO_NET_HDR_V1_SIZE + c.frame_len
-        if (
-            c.desc_count != 1
-            or c.group_count != 1
-            or c.payload_len != c.frame_len
-            or length > inf.length
-        ):
-            raise NicProtocolError(
-                f"completion {c} does not fit guest buffer of {inf.length} bytes "
-                "(one descriptor, one group)"
+    def _deliver(self, c: RxCompletion, bufs: Sequence[_InFlight]) -> list[tuple[int, int]]:
+        """Copy the split header into the hole, write the net header; returns the used
+        entries (head, len) of the frame's buffers, in stream order."""
+        n = c.frame_len
+        end = VIRTIO_NET_HDR_V1_SIZE + n  # stream end, in FULL and SPLIT_HOLE alike
+        groups = len(bufs)  # one descriptor per group
+        capacity = sum(b.length for b in bufs)
+        split = bool(c.flags & CplFlags.SPLIT)
+        hdr = c.hdr_len if split else 0
+        problem = None
+        if c.desc_count != groups or c.group_count != groups:
+            problem = (
+                f"{c.desc_count} descriptors in {c.group_count} groups for {groups} "
+                "buffers of one descriptor each"
             )
+        elif groups > 1 and not self.mergeable:
+            problem = f"{groups} buffers without VIRTIO_NET_F_MRG_RXBUF"
+        elif not capacity - bufs[-1].length < end <= capacity:
+            problem = f"stream end {end} not in the last buffer ({capacity} bytes in all)"
+        elif split and (self.hdr_bufs is None or not 0 < hdr <= self.hdr_bufs.size):
+            problem = f"split header of {hdr} bytes without a header buffer that holds it"
+        elif c.hdr_len != hdr or c.payload_len != n - hdr:
+            problem = f"hdr_len {c.hdr_len} and payload_len {c.payload_len} of {n} bytes"
+        if problem is not None:
+            lens = [b.length for b in bufs]
+            raise NicProtocolError(f"completion {c} for guest buffers {lens}: {problem}")
+        if split:
+            assert self.hdr_bufs is not None and bufs[0].hdr_slot is not None
+            header = self.hdr_bufs.read(bufs[0].hdr_slot, hdr)
+            if self.inspect_header is not None:
+                self.inspect_header(header, c)
+            self._write_stream(bufs, VIRTIO_NET_HDR_V1_SIZE, header)
+            self.stats.split_frames += 1
+            self.stats.hdr_copy_bytes += hdr
+        elif c.flags & CplFlags.HDR_OVERFLOW:
+            self.stats.hdr_overflows += 1
         flags = net_hdr_flags(c, self.features)
-        self.ram.write(inf.gpa, VirtioNetHdr(flags=flags, num_buffers=1).pack())
-        return length
+        self._write_stream(bufs, 0, VirtioNetHdr(flags=flags, num_buffers=groups).pack())
+        used: list[tuple[int, int]] = []
+        start = 0  # stream position of the buffer's first byte
+        for b in bufs:
+            used.append((b.head, min(b.length, end - start)))
+            start += b.length
+        return used
+
+    def _write_stream(self, bufs: Sequence[_InFlight], pos: int, data: bytes) -> None:
+        """Write ``data`` at stream position ``pos`` of the buffers ``bufs``."""
+        end = pos + len(data)
+        start = 0
+        for b in bufs:
+            lo, hi = max(pos, start), min(end, start + b.length)
+            if lo < hi:
+                self.ram.write(b.gpa + lo - start, data[lo - pos : hi - pos])
+            start += b.length
 
     # -- teardown ---------------------------------------------------------------------------
 
     async def teardown(self, *, unregister: bool = True) -> None:
         """Quiesce the NIC queue, deliver completions already written, close the queue,
-        return (unpin) every buffer the NIC held, and unregister the owner from the pool
-        when ``unregister``."""
+        return (unpin) every buffer the NIC held, unmap the header buffers, and unregister
+        the owner from the pool when ``unregister``."""
         await self.queue.quiesce()
         await self.process_completions(self.queue.cpl_entries)
         for d in await self.queue.close():
@@ -369,5 +580,7 @@ class VhostNetRx:
                 self._release(d.cookie)
         for cookie in list(self._in_flight):
             self._release(cookie)
+        if self.hdr_bufs is not None:
+            self.hdr_bufs.close()
         if unregister:
             self.pool.teardown(self.owner)

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Guest virtio-net RX driver: kicks and interrupts per the event index, NAPI polling with a
-budget, lost notifications, buffer reuse or not, bad used lengths."""
+budget, lost notifications, buffer reuse or not, bad used lengths; mergeable RX buffers
+(reassembly from num_buffers used entries, missing and oversized buffers, budget in frames,
+mixed buffer sizes)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from model.virtio import (
     SplitRing,
     VirtioNetHdr,
 )
-from sw.guest_virtio import GuestVirtioNetRx
+from sw.guest_virtio import DEFAULT_FEATURES, GuestVirtioNetRx
 from tests.test_vhost import assert_frames, make_frame, rig, run
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
@@ -183,10 +185,125 @@ def test_spurious_interrupt_is_counted_and_schedules_nothing() -> None:
     assert g.stats.spurious_interrupts == 1 and not g.poll_scheduled and g.poll() == []
 
 
-@pytest.mark.parametrize(
-    ("features", "match"),
-    [(0, "VERSION_1"), ((1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_NET_F_MRG_RXBUF), "mergeable")],
-)
-def test_guest_refuses_features_it_does_not_drive(features: int, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        GuestVirtioNetRx(GuestRam(HostMemory(), 1 << 16), 4, features=features)
+def test_guest_refuses_virtio_0_9() -> None:
+    with pytest.raises(ValueError, match="VERSION_1"):
+        GuestVirtioNetRx(GuestRam(HostMemory(), 1 << 16), 4, features=0)
+
+
+# -- mergeable RX buffers (Linux receive_mergeable) ------------------------------------------
+
+MRG = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
+
+
+def hand_device(num: int = 8, buf_size: int | list[int] = 256) -> tuple[
+    GuestVirtioNetRx, SplitRing, list[tuple[int, int]]
+]:  # fmt: skip
+    """A mergeable guest with its ring full, and the device side of the ring driven by hand;
+    returns the avail buffers (head, addr) in order."""
+    ram = GuestRam(HostMemory(), 1 << 16)
+    g = GuestVirtioNetRx(ram, num, buf_size=buf_size, features=MRG)
+    g.fill()
+    dev = SplitRing(ram, g.layout, event_idx=True)
+    dev.init_device()
+    bufs = []
+    while (c := dev.pop_avail()) is not None:
+        bufs.append((c.head, c.segments[0].addr))
+    return g, dev, bufs
+
+
+def put_frame(
+    g: GuestVirtioNetRx, bufs: list[tuple[int, int]], frame: bytes, size: int
+) -> list[tuple[int, int]]:
+    """Write ``frame`` behind a net header as a stream over ``size``-byte buffers taken
+    from ``bufs``; returns the used entries (head, len)."""
+    stream = VirtioNetHdr(num_buffers=-(-(HDR + len(frame)) // size)).pack() + frame
+    used = []
+    for k in range(0, len(stream), size):
+        head, addr = bufs.pop(0)
+        g.ram.write(addr, stream[k : k + size])
+        used.append((head, len(stream[k : k + size])))
+    return used
+
+
+def test_mergeable_guest_reassembles_a_frame_from_num_buffers_used_entries() -> None:
+    g, dev, bufs = hand_device()
+    frame = bytes(range(256)) * 2 + b"tail"  # 516 bytes: stream 528 = 256 + 256 + 16
+    used = put_frame(g, bufs, frame, 256)
+    assert [n for _, n in used] == [256, 256, 16]
+    dev.push_used_n(used)
+    g.interrupt()
+    (f,) = g.poll()
+    assert f.data == frame and f.hdr.num_buffers == 3 and f.used_len == HDR + len(frame)
+    assert [(b.head, b.used_len, b.size) for b in f.buffers] == [(h, n, 256) for h, n in used]
+    assert (g.stats.frames, g.stats.buffers, g.stats.bytes) == (1, 3, len(frame))
+    assert g.stats.posted == 8 + 3  # the three buffers went back to the ring
+
+
+def test_mergeable_frame_with_missing_buffers_is_dropped_and_its_buffers_reposted() -> None:
+    g, dev, bufs = hand_device()
+    used = put_frame(g, bufs, b"x" * 600, 256)  # says num_buffers 3
+    dev.push_used_n(used[:2])  # the device publishes only two
+    g.interrupt()
+    assert g.poll() == []
+    assert (g.stats.missing_buffers, g.stats.frames, g.stats.buffers) == (1, 0, 2)
+    assert g.ring.num_free == 0 and g.stats.posted == 8 + 2
+
+
+def test_mergeable_buffer_used_beyond_its_size_drops_the_whole_frame_only() -> None:
+    g, dev, bufs = hand_device()
+    bad = put_frame(g, bufs, b"b" * 400, 256)
+    bad[1] = (bad[1][0], 257)  # the second buffer is 256 bytes
+    good = put_frame(g, bufs, b"g" * 100, 256)
+    dev.push_used_n(bad + good)
+    g.interrupt()
+    assert [f.data for f in g.poll()] == [b"g" * 100]  # the next frame is found again
+    assert (g.stats.length_errors, g.stats.frames, g.stats.buffers) == (1, 1, 3)
+
+
+def test_mergeable_num_buffers_zero_is_a_header_error() -> None:
+    g, dev, bufs = hand_device()
+    head, addr = bufs[0]
+    g.ram.write(addr, VirtioNetHdr(num_buffers=0).pack() + b"zz")
+    dev.push_used(head, HDR + 2)
+    g.interrupt()
+    assert g.poll() == [] and g.stats.hdr_errors == 1
+
+
+def test_mergeable_poll_budget_counts_frames_not_buffers() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=256, features=MRG)
+        r.guest.fill()
+        await r.backend.service()
+        sent = [make_frame(600, i) for i in range(3)]  # three buffers each
+        for f in sent:
+            r.wire(f)
+        await r.backend.service()
+        assert r.guest.ring.used_idx_in_ring == 9
+        first = r.guest.poll(budget=2)
+        assert len(first) == 2 and r.guest.poll_scheduled and r.guest.stats.buffers == 6
+        rest = r.guest.poll(budget=2)
+        assert [f.data for f in first + rest] == sent and not r.guest.poll_scheduled
+        assert [f.hdr.num_buffers for f in first + rest] == [3, 3, 3]
+
+    run(go())
+
+
+def test_guest_cycles_buffer_sizes_and_a_reused_buffer_keeps_its_size() -> None:
+    async def go() -> None:
+        sizes = [256, 1024, 512, 2048]
+        r = await rig(guest_num=8, nic_entries=8, buf_size=sizes, features=MRG)
+        r.guest.fill()
+        await r.backend.service()
+        posted = [d.data_len for d in r.queue.posted_descriptors]
+        assert posted == sizes * 2
+        sent = [make_frame(1400, i) for i in range(8)]
+        got = []
+        for f in sent:
+            got += await r.deliver([f])
+        assert [f.data for f in got] == sent
+        for f in got:
+            for b in f.buffers:
+                assert b.size == r.guest.buffer_size(b.addr) and b.used_len <= b.size
+        assert sorted(d.data_len for d in r.queue.posted_descriptors) == sorted(sizes * 2)
+
+    run(go())

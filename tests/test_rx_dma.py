@@ -21,6 +21,8 @@ COCOTB_TESTS = [
     "withheld_read_times_out_and_its_tag_waits_for_it",
     "bad_programming_stops_the_queue_with_a_reason",
     "interrupts_follow_moderation",
+    "queue_reset_under_traffic_loses_nothing_elsewhere",
+    "pcie_backpressure_fills_the_fifo_then_recovers",
 ]
 
 

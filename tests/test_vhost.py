@@ -1,28 +1,41 @@
 # SPDX-License-Identifier: MIT
 """vhost-net backend end to end in pure Python: guest virtio-net driver -> backend -> page
-constructor -> NIC driver -> FakeNic (scapy frames) -> completions -> used ring -> guest.
-Also malicious chains, quota, recycling of too-long frames, teardown."""
+constructor -> NIC driver -> FakeNic (scapy frames, parsed by the reference parser) ->
+completions -> used ring -> guest. Also malicious chains, quota, recycling of too-long
+frames, teardown, SPLIT_HOLE placement (host header buffers, header copy into the hole) and
+mergeable RX buffers."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.l2 import Ether
-from scapy.packet import Raw
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, PadN
+from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.packet import Packet, Raw
 
 from model.fake_nic import FakeNic
 from model.hostmem import PAGE_SIZE, POISON_BYTE, GuestRam, HostMemory
-from model.iommu import Iommu
+from model.iommu import Iommu, Perm
 from model.nic_model import Prediction
-from model.records import CsumStatus, DropReason, L3Type, RxCompletion
-from model.tracker import DmaWriteTracker
+from model.records import (
+    CplFlags,
+    CplStatus,
+    CsumStatus,
+    DropReason,
+    L3Type,
+    PlacementMode,
+    RxCompletion,
+    SplitLevel,
+)
+from model.tracker import DmaWriteTracker, TrackerViolation
 from model.virtio import (
     VIRTIO_NET_F_GUEST_CSUM,
+    VIRTIO_NET_F_MRG_RXBUF,
     VIRTIO_NET_HDR_F_DATA_VALID,
     VIRTIO_NET_HDR_V1_SIZE,
     VRING_DESC_F_NEXT,
@@ -33,11 +46,14 @@ from model.virtio import (
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxQueue
 from sw.page_pool import PagePool
-from sw.vhost import DEFAULT_FEATURES, VhostNetRx, net_hdr_flags
+from sw.vhost import DEFAULT_FEATURES, VhostNetRx, net_hdr_flags, vhost_queue_settings
+from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 RID = 0x0100
 OWNER = "guest0"
 HDR = VIRTIO_NET_HDR_V1_SIZE
+MRG = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
+FULL, SPLIT_HOLE = PlacementMode.FULL, PlacementMode.SPLIT_HOLE
 T = TypeVar("T")
 
 
@@ -55,6 +71,23 @@ def make_frame(size: int, tag: int = 0, tcp: bool = False) -> bytes:
     return raw
 
 
+def l4_frame(
+    size: int, tag: int = 0, *, ip: int = 4, tcp: bool = True, vlan: bool = False
+) -> bytes:
+    """Ether[/802.1Q]/IPv4-or-IPv6/TCP-or-UDP of exactly ``size`` bytes (FCS excluded), or
+    headers only when ``size`` is below their length."""
+    eth: Packet = Ether(dst="02:00:00:00:00:01", src="02:00:00:00:00:02")
+    if vlan:
+        eth = eth / Dot1Q(vlan=100 + tag % 7)
+    l3: Packet = IP(dst="10.0.0.1", src="10.0.0.2") if ip == 4 else IPv6(dst="fd00::1")
+    l4: Packet = TCP(sport=tag & 0xFFFF, dport=443) if tcp else UDP(sport=tag & 0xFFFF, dport=53)
+    hdr = eth / l3 / l4
+    size = max(size, len(hdr))
+    raw = bytes(hdr / Raw(bytes((tag * 13 + i) & 0xFF for i in range(size - len(hdr)))))
+    assert len(raw) == size
+    return raw
+
+
 class Rig:
     """Host memory + IOMMU + FakeNic + NIC driver + page pool + guest + backend."""
 
@@ -64,7 +97,7 @@ class Rig:
         guest_num: int = 8,
         nic_entries: int = 8,
         cpl_entries: int | None = None,
-        buf_size: int = 2048,
+        buf_size: int | Sequence[int] = 2048,
         buf_align: int = 64,
         quota: int = 1024,
         reuse: bool = True,
@@ -72,6 +105,9 @@ class Rig:
         ram_size: int = 1 << 20,
         min_buffer: int = 256,
         features: int = DEFAULT_FEATURES,
+        mode: PlacementMode = PlacementMode.FULL,
+        split_level: SplitLevel = SplitLevel.L4,
+        hdr_buf_size: int = 256,
     ) -> None:
         self.mem = HostMemory()
         self.iommu = Iommu()
@@ -95,13 +131,18 @@ class Rig:
         )
         self.nic_entries, self.cpl_entries = nic_entries, cpl_entries
         self.min_buffer, self.features, self.start_idx = min_buffer, features, start_idx
+        self.mode, self.split_level, self.hdr_buf_size = mode, split_level, hdr_buf_size
+        self.headers: list[tuple[bytes, RxCompletion]] = []  # what inspect_header saw
         self.needs_reset: list[str] = []
         self.predictions: list[Prediction] = []
 
     async def start(self) -> Rig:
         await self.drv.probe()
         self.queue: RxQueue = await self.drv.open_queue(
-            0, desc_entries=self.nic_entries, cpl_entries=self.cpl_entries, data_offset=HDR
+            0,
+            desc_entries=self.nic_entries,
+            cpl_entries=self.cpl_entries,
+            **vhost_queue_settings(self.features, self.mode, self.split_level),
         )
         self.backend = VhostNetRx(
             self.queue,
@@ -114,13 +155,16 @@ class Rig:
             min_buffer=self.min_buffer,
             on_needs_reset=self.needs_reset.append,
             vring_base=self.start_idx,
+            hdr_buf_size=self.hdr_buf_size,
+            inspect_header=lambda hdr, c: self.headers.append((hdr, c)),
         )
         self.guest.kick = self.backend.kick
         return self
 
     def wire(self, frame: bytes) -> Prediction:
-        """A frame arrives at the NIC; its placement is checked against the tracker."""
-        p = self.nic.receive(frame)
+        """A frame arrives at the NIC, parsed as the reference parser says (so the split
+        point is known); its placement is checked against the tracker."""
+        p = self.nic.receive(frame, meta=reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS))
         if p.delivered:
             self.tracker.check_frame(p.data_writes)
         self.predictions.append(p)
@@ -427,3 +471,356 @@ def test_data_valid_only_for_verified_checksums_when_negotiated(
     features = DEFAULT_FEATURES | (1 << VIRTIO_NET_F_GUEST_CSUM if guest_csum else 0)
     flags = net_hdr_flags(RxCompletion(**fields), features)
     assert flags == (VIRTIO_NET_HDR_F_DATA_VALID if valid else 0)
+
+
+# -- SPLIT_HOLE: host header buffers, header copied into the hole ---------------------------
+
+
+def l4_mix(sizes: Sequence[int]) -> list[bytes]:
+    """TCP and UDP over IPv4 and IPv6 (one VLAN-tagged), each at every size."""
+    kinds = [(4, True, False), (4, False, False), (6, True, False), (6, False, False),
+             (4, True, True)]  # fmt: skip
+    return [
+        l4_frame(n, k * 31 + i, ip=ip, tcp=tcp, vlan=vlan)
+        for i, n in enumerate(sizes)
+        for k, (ip, tcp, vlan) in enumerate(kinds)
+    ]
+
+
+async def traffic(frames: list[bytes], batch: int = 4, **kw: Any) -> tuple[Rig, list[RxFrame]]:
+    """A rig with the guest's ring full, ``frames`` delivered ``batch`` at a time."""
+    r = await rig(**kw)
+    r.guest.fill()
+    await r.backend.service()
+    got: list[RxFrame] = []
+    for k in range(0, len(frames), batch):
+        got += await r.deliver(frames[k : k + batch])
+    return r, got
+
+
+def guest_bytes(r: Rig, got: list[RxFrame]) -> list[bytes]:
+    """Every byte of every buffer the frames used, as the guest sees its memory."""
+    return [r.ram.read(b.addr, b.size) for f in got for b in f.buffers]
+
+
+@pytest.mark.parametrize("features", [DEFAULT_FEATURES, MRG], ids=["big", "mergeable"])
+def test_split_hole_guest_bytes_identical_to_full_for_tcp_udp_ipv4_ipv6(features: int) -> None:
+    sent = l4_mix([60, 99, 600, 1514])
+
+    async def go() -> None:
+        kw: dict[str, Any] = dict(guest_num=64, nic_entries=64, buf_size=512, reuse=False,
+                                  ram_size=1 << 21, features=features)  # fmt: skip
+        if features == DEFAULT_FEATURES:
+            kw["buf_size"] = 2048
+        full, got_full = await traffic(sent, mode=FULL, **kw)
+        hole, got_hole = await traffic(sent, mode=SPLIT_HOLE, **kw)
+        assert [f.data for f in got_hole] == sent
+        assert got_hole == got_full  # headers, used lens, buffers, addresses
+        assert guest_bytes(hole, got_hole) == guest_bytes(full, got_full)
+        # the split really happened: the NIC put the headers in host buffers and left the
+        # hole unwritten; the host copied exactly the header bytes
+        cpls = [p.completion for p in hole.predictions if p.completion is not None]
+        ends = [reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS).l4_end for f in sent]
+        assert all(c.flags & CplFlags.SPLIT for c in cpls)
+        assert [c.hdr_len for c in cpls] == ends
+        first_pos = [  # a headers-only frame (h == n) writes nothing to the guest
+            p.buffer_writes[0].stream_pos if p.buffer_writes else HDR + len(f)
+            for p, f in zip(hole.predictions, sent, strict=True)
+        ]
+        assert first_pos == [HDR + h for h in ends]
+        assert any(not p.buffer_writes for p in hole.predictions)
+        assert [w.data for w in hole.nic.writes if w.kind == "header"] == [
+            f[:h] for f, h in zip(sent, ends, strict=True)
+        ]
+        assert [hdr for hdr, _ in hole.headers] == [f[:h] for f, h in zip(sent, ends, strict=True)]
+        assert hole.backend.stats.hdr_copy_bytes == sum(ends)
+        assert full.backend.stats.hdr_copy_bytes == 0 and full.headers == []
+        assert hole.tracker.violations == [] and hole.iommu.faults == []
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    ("frame", "hdr_buf_size"),
+    [
+        (bytes(Ether(dst="02:00:00:00:00:01") / ARP() / Raw(b"\x5a" * 40)), 256),  # not IP
+        (bytes(Ether(dst="02:00:00:00:00:01") / IP(frag=100, proto=17) / Raw(b"f" * 300)), 256),
+        (l4_frame(800, 3, ip=6, tcp=True), 64),  # 74-byte header, 64-byte header buffer
+    ],
+    ids=["arp", "ipv4-non-first-fragment", "longer-than-header-buffer"],
+)
+def test_header_overflow_frame_in_split_hole_is_placed_full_and_delivered_intact(
+    frame: bytes, hdr_buf_size: int
+) -> None:
+    async def go() -> None:
+        r, got = await traffic([frame], mode=SPLIT_HOLE, hdr_buf_size=hdr_buf_size)
+        assert_frames(got, [frame])
+        (p,) = r.predictions
+        assert p.completion is not None and p.completion.flags & CplFlags.HDR_OVERFLOW
+        assert not p.completion.flags & CplFlags.SPLIT and p.completion.hdr_len == 0
+        assert [w for w in r.nic.writes if w.kind == "header"] == []
+        assert r.backend.stats.hdr_copy_bytes == 0 and r.headers == []
+        assert (r.backend.stats.hdr_overflows, r.backend.stats.split_frames) == (1, 0)
+        assert r.tracker.violations == []
+
+    run(go())
+
+
+def test_split_hole_header_buffers_are_host_memory_never_guest_memory() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=8, nic_entries=8, mode=SPLIT_HOLE, reuse=False)
+        r.guest.fill()
+        await r.backend.service()
+        hdr = r.backend.hdr_bufs
+        assert hdr is not None
+        guest_host = range(r.ram.host_base, r.ram.host_base + r.ram.size)
+        guest_iova = range(
+            guest_host.start + r.pool.iova_offset, guest_host.stop + r.pool.iova_offset
+        )
+        descs = r.queue.posted_descriptors
+        assert len({d.hdr_addr for d in descs}) == 8
+        for d in descs:
+            assert d.hdr_len == 256 and d.hdr_addr not in guest_iova
+            m = r.domain.lookup(d.hdr_addr)
+            assert m is not None and m.perm == Perm.WRITE  # the device may not read it
+            host = m.host_page + (d.hdr_addr % PAGE_SIZE)
+            assert host not in guest_host and host + 255 not in guest_host
+            assert hdr.base <= host and host + 256 <= hdr.base + hdr.region_bytes
+        # the tracker sees them as the host's buffers, never the guest's
+        assert len(r.tracker.posted_buffers(r.backend.hdr_owner)) == 8
+        assert len(r.tracker.posted_buffers(OWNER)) == 8
+        sent = l4_mix([200])
+        got = await r.deliver(sent[:4])
+        assert_frames(got, sent[:4])
+        for w in r.nic.writes:
+            inside = hdr.base <= w.iova < hdr.base + hdr.region_bytes
+            assert inside == (w.kind == "header")
+        assert r.tracker.violations == []
+        assert len(r.tracker.posted_buffers(r.backend.hdr_owner)) == 4  # 4 given back
+        # a stray device write into a header buffer the NIC gave back is caught, and named;
+        # the IOMMU cannot tell: the whole header region stays mapped
+        returned = r.nic.writes[0].iova
+        assert r.domain.lookup(returned) is not None
+        with pytest.raises(TrackerViolation) as e:
+            r.tracker.record_write(returned, b"\x00")
+        assert e.value.violation.owner == r.backend.hdr_owner
+        assert e.value.violation.state == "returned"
+        await r.backend.teardown()
+        assert r.domain.mapped_pages == 0 and r.tracker.posted_buffers() == []
+
+    run(go())
+
+
+@pytest.mark.parametrize("level", list(SplitLevel), ids=[lv.name for lv in SplitLevel])
+def test_split_level_sets_the_hole_and_the_copied_header_bytes(level: SplitLevel) -> None:
+    sent = l4_mix([300])
+
+    async def go() -> None:
+        r, got = await traffic(sent, mode=SPLIT_HOLE, split_level=level)
+        assert_frames(got, sent)
+        metas = [reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS) for f in sent]
+        ends = [[m.l2_end, m.l3_end, m.l4_end][level] for m in metas]
+        assert [c.hdr_len for _, c in r.headers] == ends
+        assert r.backend.stats.hdr_copy_bytes == sum(ends)
+
+    run(go())
+
+
+def test_header_copy_byte_counter_counts_split_headers_only() -> None:
+    split = l4_mix([70, 1000])
+    overflow = [bytes(Ether(dst="02:00:00:00:00:01") / ARP())]
+    sent = split[:3] + overflow + split[3:]
+
+    async def go() -> None:
+        r, got = await traffic(sent, mode=SPLIT_HOLE, guest_num=16, nic_entries=16)
+        assert [f.data for f in got] == sent
+        st = r.backend.stats
+        ends = [reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS).l4_end for f in split]
+        assert st.hdr_copy_bytes == sum(ends)
+        assert (st.split_frames, st.hdr_overflows, st.frames) == (len(split), 1, len(sent))
+        assert st.hdr_copy_bytes / st.frames == sum(ends) / len(sent)  # host copy per frame
+
+    run(go())
+
+
+# -- mergeable RX buffers -------------------------------------------------------------------
+
+
+def used_ring(r: Rig, start: int, n: int) -> list[tuple[int, int]]:
+    """(id, len) of ``n`` used entries from ``start``, read from guest memory."""
+    ring = r.guest.ring
+    return [(e.id, e.len) for e in (ring.read_used_elem(start + k) for k in range(n))]
+
+
+def assert_mergeable(got: list[RxFrame], sent: list[bytes]) -> None:
+    """Each frame: num_buffers buffers, all but the last full, used lens summing to 12 + F."""
+    assert [f.data for f in got] == sent
+    for f, s in zip(got, sent, strict=True):
+        lens = [b.used_len for b in f.buffers]
+        assert f.hdr == VirtioNetHdr(num_buffers=len(f.buffers))
+        assert sum(lens) == f.used_len == HDR + len(s)
+        assert lens[:-1] == [b.size for b in f.buffers[:-1]]
+        assert 0 < lens[-1] <= f.buffers[-1].size
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_mergeable_frame_over_three_buffers_has_num_buffers_3_and_stream_used_lens(
+    mode: PlacementMode,
+) -> None:
+    async def go() -> None:
+        r = await rig(guest_num=8, nic_entries=8, buf_size=512, features=MRG, mode=mode)
+        r.guest.fill()
+        await r.backend.service()
+        frame = l4_frame(1300, 1, ip=6, tcp=True)  # stream end 1312 = 512 + 512 + 288
+        p = r.wire(frame)
+        assert p.completion is not None
+        assert (p.completion.group_count, p.completion.desc_count) == (3, 3)
+        await r.backend.service()
+        heads = [r.ram.to_guest(d.data_addr - r.pool.iova_offset) for d in p.descriptors]
+        assert r.guest.ring.used_idx_in_ring == 3
+        lens = [n for _, n in used_ring(r, 0, 3)]
+        assert lens == [512, 512, 288]
+        r.guest.interrupt()
+        (f,) = r.guest.poll()
+        assert f.data == frame and f.hdr.num_buffers == 3
+        assert [b.addr for b in f.buffers] == heads  # stream order is NIC ring order
+        assert [(b.head, b.used_len) for b in f.buffers] == used_ring(r, 0, 3)
+        tail = r.ram.read(heads[2] + 288, 512 - 288)  # the last buffer's unused bytes
+        assert tail == bytes([POISON_BYTE]) * len(tail)
+        st = r.backend.stats
+        assert (st.frames, st.used_entries, st.bytes) == (1, 3, HDR + 1300)
+        assert r.tracker.violations == []
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_mergeable_jumbo_9000_bytes_over_2k_buffers(mode: PlacementMode) -> None:
+    async def go() -> None:
+        sent = [l4_frame(9000, 5, ip=4, tcp=True), l4_frame(9000, 6, ip=6, tcp=False)]
+        r, got = await traffic(sent, 1, guest_num=16, nic_entries=16, features=MRG, mode=mode)
+        assert_mergeable(got, sent)
+        assert [[b.used_len for b in f.buffers] for f in got] == [[2048] * 4 + [820]] * 2
+        assert r.nic.drops[DropReason.TOO_LONG_FOR_GROUP] == 0 and r.tracker.violations == []
+
+    run(go())
+
+
+def test_mergeable_split_hole_hole_spanning_two_buffers() -> None:
+    """A 250-byte header in 256-byte buffers: the hole [12, 262) crosses into the second
+    buffer, and the host's copy follows stream positions there too."""
+    frame = bytes(
+        Ether(dst="02:00:00:00:00:01")
+        / IPv6(dst="fd00::1")
+        / IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0" * 172)])
+        / TCP()
+        / Raw(bytes(range(200)))
+    )
+
+    async def go() -> None:
+        r, got = await traffic([frame], guest_num=8, nic_entries=8, buf_size=256,
+                               buf_align=512, features=MRG, mode=SPLIT_HOLE)  # fmt: skip
+        assert_mergeable(got, [frame])
+        gap = r.ram.read(got[0].buffers[0].addr + 256, 256)  # between the guest's buffers
+        assert gap == bytes([POISON_BYTE]) * 256
+        assert r.headers[0][1].hdr_len == 250 and r.backend.stats.hdr_copy_bytes == 250
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_mergeable_mixed_buffer_and_frame_sizes_match_full_and_big_frames(
+    mode: PlacementMode,
+) -> None:
+    seed = random.randrange(1 << 32)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    sizes = [rng.randrange(60, 9001) if rng.random() < 0.3 else rng.randrange(60, 1515)
+             for _ in range(40)]  # fmt: skip
+    sent = [
+        l4_frame(n, i, ip=rng.choice([4, 6]), tcp=rng.random() < 0.5) for i, n in enumerate(sizes)
+    ]
+    bufs = [384, 1024, 512, 2048, 1536, 4096, 448]
+
+    async def go() -> None:
+        kw: dict[str, Any] = dict(guest_num=64, nic_entries=64, buf_size=bufs, ram_size=1 << 21,
+                                  features=MRG)  # fmt: skip
+        r, got = await traffic(sent, 1, mode=mode, **kw)
+        assert_mergeable(got, sent)
+        assert {b.size for f in got for b in f.buffers} == set(bufs)
+        assert max(len(f.buffers) for f in got) > 2
+        assert (await r.drv.counters()).total_drops == 0
+        if mode == SPLIT_HOLE:
+            full, got_full = await traffic(sent, 1, mode=FULL, **kw)
+            assert got == got_full
+            assert guest_bytes(r, got) == guest_bytes(full, got_full)
+            assert r.backend.stats.split_frames == len(sent)
+
+    run(go())
+
+
+def test_mergeable_frame_needing_more_than_32_buffers_is_recycled_never_seen() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=64, nic_entries=64, buf_size=256, features=MRG,
+                      ram_size=1 << 21)  # fmt: skip
+        r.guest.fill()
+        await r.backend.service()
+        first = r.queue.posted_descriptors[0]
+        p = r.wire(l4_frame(9000))  # 9012 stream bytes > 32 * 256
+        assert p.drop is DropReason.TOO_LONG_FOR_GROUP and len(p.descriptors) == 1
+        await r.backend.service()
+        assert r.guest.ring.used_idx_in_ring == 0 and r.backend.stats.recycled == 1
+        assert r.queue.posted_descriptors[-1] == first  # the one group went back to the NIC
+        sent = [l4_frame(1000, 2)]
+        got = await r.deliver(sent)
+        assert_mergeable(got, sent) and len(got[0].buffers) == 4
+
+    run(go())
+
+
+def test_completion_inconsistent_with_the_guest_buffers_is_a_protocol_error() -> None:
+    """The backend derives used lens from the group sizes; a completion whose groups cannot
+    hold its stream (a NIC bug) is refused, not published."""
+    from sw.nic_driver import NicProtocolError, RxDone
+
+    async def go() -> None:
+        r = await rig(guest_num=4, nic_entries=4, buf_size=512, features=MRG)
+        r.guest.fill()
+        await r.backend.service()
+        descs = tuple(r.queue.posted_descriptors[:2])
+        fields = {f.name: 0 for f in RxCompletion.field_layouts()}
+        fields.update(cookie=descs[0].cookie, frame_len=1200, payload_len=1200, desc_count=2,
+                      group_count=2, status=CplStatus.OK, phase=1)  # fmt: skip
+
+        async def fake_poll(budget: int = 64) -> list[RxDone]:
+            return [RxDone(RxCompletion(**fields), descs)]
+
+        r.queue.poll = fake_poll  # type: ignore[method-assign]
+        with pytest.raises(NicProtocolError, match="stream end 1212"):
+            await r.backend.process_completions()
+        assert r.guest.ring.used_idx_in_ring == 0
+
+    run(go())
+
+
+def test_backend_refuses_a_queue_that_does_not_match_the_guest_features() -> None:
+    async def go() -> None:
+        r = await rig()
+        ring = r.guest.layout
+        args = (r.pool, "other", r.ram, ring)
+        with pytest.raises(ValueError, match="MRG_RXBUF is negotiated"):
+            VhostNetRx(r.queue, *args, features=MRG)  # queue not mergeable
+        await r.queue.disable()
+        await r.queue.configure(mergeable=True)
+        with pytest.raises(ValueError, match="MRG_RXBUF is not negotiated"):
+            VhostNetRx(r.queue, *args)
+        await r.queue.configure(mode=PlacementMode.SPLIT)
+        with pytest.raises(ValueError, match="SPLIT cannot serve a virtio guest"):
+            VhostNetRx(r.queue, *args, features=MRG)
+        with pytest.raises(ValueError, match="SPLIT cannot serve"):
+            vhost_queue_settings(MRG, PlacementMode.SPLIT)
+        assert vhost_queue_settings(MRG, SPLIT_HOLE, SplitLevel.L3) == dict(
+            data_offset=HDR, mode=SPLIT_HOLE, split_level=SplitLevel.L3, mergeable=True
+        )
+
+    run(go())
