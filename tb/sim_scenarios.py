@@ -3,7 +3,10 @@
 the cocotb side tb/sim_tb.py)."""
 
 SCENARIOS = {
-    "two-guests-host": "two virtio guests (FULL) and the host's own queue (SPLIT at L4); "
-    "unicast to each, broadcast to the host, unknown unicast filtered, 1 in 20 bad FCS",
+    "two-guests-host": "two virtio guests (FULL; SPLIT_HOLE at L4) and the host's own queue "
+    "(SPLIT at L4); unicast to each, broadcast to the host, unknown unicast filtered, "
+    "1 in 20 bad FCS",
+    "jumbo-mergeable": "one virtio guest with mergeable 2 KiB buffers (SPLIT_HOLE); frames "
+    "up to 9014 B span several buffers (num_buffers)",
     "one-guest-full": "one virtio guest in FULL placement, promiscuous, 1 in 20 bad FCS",
 }

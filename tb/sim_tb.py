@@ -13,6 +13,9 @@ import time
 import cocotb
 from cocotb.utils import get_sim_time
 
+from model.records import PlacementMode
+from model.virtio import VIRTIO_NET_F_MRG_RXBUF
+from sw.vhost import DEFAULT_FEATURES
 from tb.scoreboard import ScoreboardMismatch
 from tb.sim_scenarios import SCENARIOS
 from tb.system import DRIVER, HOST_MAC, GuestSpec, SystemRig
@@ -41,14 +44,25 @@ async def scenario(dut: object) -> None:
     seed = int(os.environ.get("SPLITRX_SEED", "1"))
     rng = random.Random(seed)
     wall0 = time.perf_counter()
+    max_size = 1514
     if name == "one-guest-full":
         rig = SystemRig(dut, guest_num=32, nic_entries=32)
         dests = [("02:00:00:00:00:01", 1.0)]
+    elif name == "jumbo-mergeable":
+        mrg = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
+        rig = SystemRig(
+            dut, guest_num=64, nic_entries=64, features=mrg, mode=PlacementMode.SPLIT_HOLE
+        )
+        dests = [("02:00:00:00:00:01", 1.0)]
+        max_size = 9014
     else:
         guests = [
             GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=32, nic_entries=32),
-            GuestSpec("guest1", "02:00:00:00:00:02", 2, guest_num=32, nic_entries=32),
-        ]
+            GuestSpec(
+                "guest1", "02:00:00:00:00:02", 2, guest_num=32, nic_entries=32,
+                mode=PlacementMode.SPLIT_HOLE,
+            ),
+        ]  # fmt: skip
         rig = SystemRig(dut, guests=guests, host_queue=True)
         dests = [(guests[0].mac, 0.4), (guests[1].mac, 0.4), (HOST_MAC, 0.1),
                  (BROADCAST, 0.05), (STRANGER, 0.05)]  # fmt: skip
@@ -59,7 +73,7 @@ async def scenario(dut: object) -> None:
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
-                f = scapy_frame(rng, rng.randint(60, 1514), i, dst=dst)
+                f = scapy_frame(rng, rng.randint(60, max_size), i, dst=dst)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
             await rig.receive_all()
             progress(min(k + BATCH, frames), frames)

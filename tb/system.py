@@ -41,7 +41,7 @@ from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import PagePool
-from sw.vhost import DEFAULT_FEATURES, VhostNetRx
+from sw.vhost import DEFAULT_FEATURES, VhostNetRx, vhost_queue_settings
 from tb.common import deadline
 from tb.pcie import MSI_BASE, PcieHarness
 from tb.scoreboard import Scoreboard
@@ -78,6 +78,8 @@ class GuestSpec:
     ram_size: int = 1 << 20
     reuse: bool = True
     features: int = DEFAULT_FEATURES
+    mode: PlacementMode = PlacementMode.FULL  # or SPLIT_HOLE
+    split_level: SplitLevel = SplitLevel.L4
     may_drop: bool = False  # its queue may drop frames (e.g. it stops posting buffers)
 
 
@@ -212,7 +214,8 @@ class SystemRig:
         )  # fmt: skip
 
     async def _open_guest(self, spec: GuestSpec) -> None:
-        q = await self._queue(spec.queue, desc_entries=spec.nic_entries, data_offset=HDR)
+        settings = vhost_queue_settings(spec.features, spec.mode, spec.split_level)
+        q = await self._queue(spec.queue, desc_entries=spec.nic_entries, **settings)
         ram = GuestRam(self.h.mem, spec.ram_size, name=spec.name)
         self.h.mem.poison(ram.host_base, spec.ram_size)
         self.tracker.add_owner_region(
