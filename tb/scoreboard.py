@@ -50,9 +50,11 @@ class OwnerBook:
     name: str
     queue: int
     may_drop: bool = False  # frames may drop at its queue (no_buffer, ...): skip them
+    stalled: bool = False  # never consumes what the NIC delivered (a hostile owner)
     pending: deque[Expected] = field(default_factory=deque)  # sent, no completion yet
     completed: deque[Expected] = field(default_factory=deque)  # completed, not yet delivered
-    delivered: int = 0
+    placed: int = 0  # frames the NIC completed OK for this owner (checked at poll)
+    delivered: int = 0  # ... and the owner's driver handed up
     skipped: int = 0  # frames the owner's queue dropped (matched by skipping)
     landed: int = 0  # completion records landed in its ring
     announced: int = 0  # records landed at the last MSI-X
@@ -89,8 +91,10 @@ class Scoreboard:
         self.expected_drops: dict[DropReason, int] = {}
         self.checks = 0
 
-    def add_owner(self, name: str, queue: int, may_drop: bool = False) -> None:
-        book = OwnerBook(name, queue, may_drop)
+    def add_owner(
+        self, name: str, queue: int, may_drop: bool = False, stalled: bool = False
+    ) -> None:
+        book = OwnerBook(name, queue, may_drop, stalled)
         self.owners[name] = book
         self.by_queue[queue] = book
 
@@ -152,6 +156,7 @@ class Scoreboard:
                 )  # fmt: skip
         self.checks += 1
         if want.drop is None:
+            book.placed += 1
             book.completed.append(e)
 
     # -- checks 1 and 2: what the owner's driver hands up ----------------------------------
@@ -216,7 +221,7 @@ class Scoreboard:
     def finish(self, drops: dict[DropReason, int], queue_drops: dict[int, int]) -> list[str]:
         """Accounting once the wire is idle and every owner has served: returns problems."""
         problems = []
-        delivered = sum(b.delivered for b in self.owners.values())
+        delivered = sum(b.placed for b in self.owners.values())
         total_drops = sum(drops.values())
         if delivered + total_drops != self.sent:
             problems.append(
@@ -228,7 +233,7 @@ class Scoreboard:
                     f"{n} frames should drop as {reason.name}, counted {drops.get(reason, 0)}"
                 )
         for b in self.owners.values():
-            left = len(b.pending) + len(b.completed)
+            left = len(b.pending) + (0 if b.stalled else len(b.completed))
             qd = queue_drops.get(b.queue, 0)
             if not b.may_drop and (left or qd or b.skipped):
                 problems.append(

@@ -145,6 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     for m in r["problems"]:
         print(f"  PROBLEM    {m}")
+    if r.get("hostile"):
+        x = r["hostile"]
+        print("  hostile    pinned pages vs quota, drops, the others' share:")
+        print(
+            f"    quota {x['quota_pages']} pages; posted {x['posted_buffers']} buffers; "
+            f"refused {x['refusals']}; pinned peak {x['peak_pinned']}, before teardown "
+            f"{x['pinned_before_teardown']}, after teardown {x['pinned_after_teardown']}"
+        )
+        for owner, n in x["sent_to"].items():
+            got, placed = r["delivered"].get(owner, 0), r["placed"].get(owner, 0)
+            print(
+                f"    {owner:<12} sent {n:>4}  placed {placed:>4}  taken by the owner "
+                f"{got:>4} ({100 * got / n:.1f} %)"
+            )
+        print(
+            f"    IOMMU faults {x['iommu_faults']}, tracker violations "
+            f"{x['tracker_violations']}, writes into its RAM after teardown "
+            f"{x['writes_after_teardown']}"
+        )
     print(f"  simulated  {r['sim_ns'] / 1000:.1f} us = {r['user_clk_cycles']:,} user-clock cycles")
     print(
         f"  wall       {r['wall_s']:.1f} s: {delivered / r['wall_s']:.0f} frames/s, "

@@ -8,5 +8,8 @@ SCENARIOS = {
     "1 in 20 bad FCS",
     "jumbo-mergeable": "one virtio guest with mergeable 2 KiB buffers (SPLIT_HOLE); frames "
     "up to 9014 B span several buffers (num_buffers)",
+    "hostile": "a well-behaved guest next to a hostile one that posts 16x its pinned-page "
+    "quota and never consumes what it receives, on a saturated wire (64..256 B frames); then "
+    "the hostile guest is torn down mid-traffic",
     "one-guest-full": "one virtio guest in FULL placement, promiscuous, 1 in 20 bad FCS",
 }

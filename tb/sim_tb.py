@@ -22,6 +22,8 @@ from tb.system import DRIVER, HOST_MAC, GuestSpec, SystemRig
 from tb.traffic import scapy_frame
 
 USER_CLK_NS = 4.0
+HOSTILE_QUOTA = 8  # pages: 16 buffers of 2 KiB ...
+HOSTILE_POSTS = 160  # ... and it posts 10 times that
 BATCH = 8
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 STRANGER = "02:00:00:00:00:99"  # nobody's MAC: filtered
@@ -33,6 +35,59 @@ def progress(done: int, total: int) -> None:
     if path:
         with open(path, "w") as f:
             f.write(f"{done} {total}\n")
+
+
+async def hostile_run(
+    rig: SystemRig, rng: random.Random, frames: int, dests: list[tuple[str, float]], max_size: int
+) -> dict[str, object]:
+    """The whole wire back to back (the host serves at each interrupt meanwhile); the hostile
+    guest is torn down two thirds in. Returns the figures of the DoS table."""
+    sent: dict[str, int] = {}
+    owner_of = {g.spec.mac: g.spec.name for g in rig.guests.values()} | {HOST_MAC: DRIVER}
+    server = cocotb.start_soon(serve(rig))
+    bad = rig.guests["hostile"]
+    torn: dict[str, object] = {}
+    n_writes = len(rig.h.host.writes)
+    spans = [(bad.ram.host_base, bad.ram.host_base + bad.spec.ram_size)]
+    for i in range(frames):
+        dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
+        sent[owner_of[dst]] = sent.get(owner_of[dst], 0) + 1
+        await rig.send(scapy_frame(rng, rng.randint(60, max_size), i, dst=dst))
+        if i == 2 * frames // 3:
+            await rig.wire.wait()
+            stats = rig.pool.stats("hostile")
+            torn = {"pinned_before_teardown": stats.pinned_pages,
+                    "peak_pinned": stats.peak_pinned_pages, "refusals": stats.refusals}  # fmt: skip
+            async with rig.lock:  # not while the host is serving it
+                await bad.backend.teardown()
+                del rig.guests["hostile"]
+            torn["pinned_after_teardown"] = sum(
+                rig.pool.is_pinned(a) for a in range(spans[0][0], spans[0][1], 4096)
+            )
+            n_writes = len(rig.h.host.writes)
+    await rig.wire.wait()
+    await rig.receive_all()
+    server.kill()
+    off = rig.pool.iova_offset
+    torn["writes_after_teardown"] = sum(
+        1 for w in rig.h.host.writes[n_writes:]
+        if any(a + off <= w.addr < b + off for a, b in spans)
+    )  # fmt: skip
+    return {
+        "quota_pages": HOSTILE_QUOTA,
+        "posted_buffers": HOSTILE_POSTS,
+        **torn,
+        "sent_to": sent,
+        "iommu_faults": len(rig.h.iommu.faults),
+        "tracker_violations": len(rig.tracker.violations),
+    }
+
+
+async def serve(rig: SystemRig) -> None:
+    while True:
+        await rig.irq.wait()
+        rig.irq.clear()
+        await rig.service()
 
 
 @cocotb.test()
@@ -55,6 +110,17 @@ async def scenario(dut: object) -> None:
         )
         dests = [("02:00:00:00:00:01", 1.0)]
         max_size = 9014
+    elif name == "hostile":
+        guests = [
+            GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=128, nic_entries=128),
+            GuestSpec(
+                "hostile", "02:00:00:00:00:66", 2, guest_num=256, nic_entries=64,
+                quota_pages=HOSTILE_QUOTA, stalled=True, posts=HOSTILE_POSTS,
+            ),
+        ]  # fmt: skip
+        rig = SystemRig(dut, guests=guests, host_queue=True)
+        dests = [(guests[0].mac, 0.3), (guests[1].mac, 0.6), (HOST_MAC, 0.1)]
+        max_size = 256
     else:
         guests = [
             GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=32, nic_entries=32),
@@ -69,7 +135,11 @@ async def scenario(dut: object) -> None:
     await rig.start()
     sim0 = get_sim_time("ns")
     mismatch = ""
+    hostile: dict[str, object] = {}
     try:
+        if name == "hostile":
+            hostile = await hostile_run(rig, rng, frames, dests, max_size)
+            frames = 0
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
@@ -94,6 +164,7 @@ async def scenario(dut: object) -> None:
         | ({DRIVER: rig.host.queue.mode.name} if rig.host else {}),
         "sent": rig.stats.sent,
         "delivered": owners,
+        "placed": {b.name: b.placed for b in rig.sb.owners.values()},
         "dropped": {r.name.lower(): n for r, n in c.drops.items() if n},
         "checks": rig.sb.checks,
         "problems": problems,
@@ -104,6 +175,7 @@ async def scenario(dut: object) -> None:
         "sim_ns": sim_ns,
         "user_clk_cycles": int(sim_ns / USER_CLK_NS),
         "wall_s": wall,
+        "hostile": hostile,
     }
     with open(os.environ["SPLITRX_REPORT"], "w") as f:
         json.dump(report, f)

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from cocotb.triggers import Event, Timer
+from cocotb.triggers import Event, Lock, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiFrame, XgmiiSource
 
@@ -81,6 +81,8 @@ class GuestSpec:
     mode: PlacementMode = PlacementMode.FULL  # or SPLIT_HOLE
     split_level: SplitLevel = SplitLevel.L4
     may_drop: bool = False  # its queue may drop frames (e.g. it stops posting buffers)
+    stalled: bool = False  # hostile: never polls its used ring, so never reposts buffers
+    posts: int | None = None  # buffers the guest posts at start (None: fill its ring)
 
 
 @dataclass
@@ -129,6 +131,7 @@ class SystemRig:
         self.host: HostQueue | None = None
         self.completions: list[RxCompletion] = []  # every completion the host polled
         self.irq = Event()
+        self.lock = Lock()  # one round of host work at a time
         self.interrupts = 0
         self.steer_table: list[steer_model.Entry] = [steer_model.EMPTY] * 16
         self.promisc = True
@@ -178,7 +181,7 @@ class SystemRig:
                 await self.set_steer_entry(len(self.specs), HOST_MAC, 0)
             await self.set_promisc(False)
         for g in self.guests.values():
-            g.guest.fill()
+            g.guest.fill(g.spec.posts)
             await g.backend.service()
         await h.barrier()  # enables and doorbells are posted writes: let them land
         await Timer(2000, "ns")  # the NIC fetches the first descriptors
@@ -232,7 +235,7 @@ class SystemRig:
         )  # fmt: skip
         guest.kick = backend.kick
         self.guests[spec.name] = Guest(spec, q, ram, guest, backend)
-        self.sb.add_owner(spec.name, spec.queue, spec.may_drop)
+        self.sb.add_owner(spec.name, spec.queue, spec.may_drop or spec.stalled, spec.stalled)
 
     async def _open_host(self, entries: int = 64) -> None:
         q = await self._queue(
@@ -337,6 +340,10 @@ class SystemRig:
     async def service(self) -> list[RxFrame]:
         """One round of host work: the host queue's poll and refill, then each backend takes
         completions and refills and its guest polls. Returns the first guest's new frames."""
+        async with self.lock:
+            return await self._service()
+
+    async def _service(self) -> list[RxFrame]:
         if self.host is not None:
             back = []
             for d in await self.host.queue.poll(self.host.entries):
@@ -354,6 +361,8 @@ class SystemRig:
         first: list[RxFrame] = []
         for g in self.guests.values():
             await g.backend.service()
+            if g.spec.stalled:
+                continue
             got = g.guest.poll()
             for f in got:
                 self.sb.delivered(g.spec.name, f.data)
@@ -373,7 +382,8 @@ class SystemRig:
         return mem.read(desc.data_addr, c.frame_len)  # host buffers: IOVA = host address
 
     def delivered(self) -> int:
-        return sum(b.delivered for b in self.sb.owners.values())
+        """Frames the NIC placed for an owner (a stalled owner never takes them)."""
+        return sum(b.placed for b in self.sb.owners.values())
 
     async def receive(self, n: int, timeout_ns: float = 200_000) -> list[RxFrame]:
         """Serve the host at each interrupt until the first guest has ``n`` more frames."""
