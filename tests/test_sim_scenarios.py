@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Every `make sim` scenario runs end to end through splitrx_top with the scoreboard and
-reports all checks passed, with frames delivered to each owner (short runs; `make sim`
-runs them longer)."""
+reports all checks passed, with frames placed for each owner (short runs; `make sim` runs
+them longer)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def test_every_scenario_passes_its_checks(capsys: pytest.CaptureFixture[str]) ->
         assert rc == 0, f"{name}:\n{out.out}\n{out.err}"
         r = json.loads((BUILD_ROOT / "last-sim-report.json").read_text())
         assert r["scenario"] == name and r["checks_passed"], r
-        assert r["sent"] == 24 and all(n > 0 for n in r["delivered"].values()), r
-        assert sum(r["delivered"].values()) + sum(r["dropped"].values()) == r["sent"], r
+        assert r["sent"] == 24 and all(n > 0 for n in r["placed"].values()), r
+        assert sum(r["placed"].values()) + sum(r["dropped"].values()) == r["sent"], r
 
 
 def test_bad_option_is_one_line_and_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
