@@ -8,11 +8,19 @@ STAMP := $(VENV)/.installed-splitrx
 JOBS ?= 2
 # Extra pytest arguments, e.g. make test ARGS='-k pcie'.
 ARGS ?=
+# make sim WAVES=1 asks tb.sim for an FST trace. WAVES stays out of the recipes' environment:
+# cocotb's runner reads WAVES itself and would add tracing to builds cached as untraced.
+unexport WAVES
 
-.PHONY: help sim test test-long lint regs clean clean-venv toolchain
+.PHONY: help sim test test-long lint regs clean clean-venv toolchain waves
 
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
+	@echo "                WAVES=1: also write an FST trace (build/sim/last-sim/dump.fst)"
+	@echo "                SCENARIO=two-guests-host|hostile|jumbo-mergeable|one-guest-full"
+	@echo "                PCAP=in.pcap replays a capture; PCAP_OUT=dir per-owner captures"
+	@echo "                DUMP=dir guest RAM images + manifest.json; SIM_ARGS='--frames N'"
+	@echo "make waves      open the last WAVES=1 trace in GTKWave, signals grouped per stage"
 	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests (CI runs this)"
 	@echo "make test-long  also the long scenarios marked 'slow'"
 	@echo "make lint       verilator --lint-only -Wall per module, ruff, mypy"
@@ -29,7 +37,12 @@ toolchain: $(STAMP)
 	@$(PY) -m tb.build
 
 sim: toolchain
-	$(PY) -m tb.sim $(SIM_ARGS)
+	$(PY) -m tb.sim $(if $(filter-out 0,$(WAVES)),--waves) $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		$(if $(PCAP),--pcap $(PCAP)) $(if $(PCAP_OUT),--pcap-out $(PCAP_OUT)) \
+		$(if $(DUMP),--dump $(DUMP)) $(SIM_ARGS)
+
+waves: $(STAMP)
+	@$(PY) -m tools.waves
 
 test: toolchain
 	$(PY) -m pytest -n $(JOBS) -m "not slow" $(ARGS)

@@ -55,6 +55,7 @@ class OwnerBook:
     completed: deque[Expected] = field(default_factory=deque)  # completed, not yet delivered
     placed: int = 0  # frames the NIC completed OK for this owner (checked at poll)
     delivered: int = 0  # ... and the owner's driver handed up
+    frames: list[bytes] = field(default_factory=list)  # what it was handed, in order
     skipped: int = 0  # frames the owner's queue dropped (matched by skipping)
     landed: int = 0  # completion records landed in its ring
     announced: int = 0  # records landed at the last MSI-X
@@ -90,6 +91,7 @@ class Scoreboard:
         self.sent = 0
         self.expected_drops: dict[DropReason, int] = {}
         self.checks = 0
+        self.drop_log: list[tuple[int, bytes, str]] = []  # (frame no, frame, reason)
 
     def add_owner(
         self, name: str, queue: int, may_drop: bool = False, stalled: bool = False
@@ -120,6 +122,7 @@ class Scoreboard:
         if owner is None:
             assert reason is not None
             self.expected_drops[reason] = self.expected_drops.get(reason, 0) + 1
+            self.drop_log.append((no, frame, reason.name.lower()))
             return no
         meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
         self.owners[owner].pending.append(Expected(no, frame, meta, self.now()))
@@ -147,6 +150,7 @@ class Scoreboard:
                     f"got      {done.cpl}\n    expected {want.completion}",
                 )  # fmt: skip
             book.skipped += 1  # that frame was dropped at the queue; try the next one
+            self.drop_log.append((e.no, e.frame, f"dropped at queue {queue} ({book.name})"))
         for addr, data in want.data_writes:
             got = self.read(addr, len(data))
             if got != data:
@@ -169,6 +173,7 @@ class Scoreboard:
         if data != e.frame:
             self.fail("frame differs from the one sent", e, owner, hexdiff(data, e.frame))
         book.delivered += 1
+        book.frames.append(data)
         self.checks += 1
 
     # -- check 5: as writes land ------------------------------------------------------------

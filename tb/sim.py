@@ -67,6 +67,23 @@ def draw_progress(path: Path, stop: threading.Event) -> None:
             return
 
 
+def check_pcap(path: str) -> str | None:
+    """Why a capture cannot be replayed, or None."""
+    from scapy.error import Scapy_Exception
+    from scapy.layers import l2  # noqa: F401  (registers Ethernet for the reader)
+    from scapy.utils import rdpcap
+
+    try:
+        pkts = rdpcap(path)
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, Scapy_Exception, EOFError, ValueError) as exc:
+        return f"not a readable pcap ({exc})"
+    if not pkts:
+        return "no frames in it"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(prog="make sim", description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -78,11 +95,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=positive, default=200, help="frames on the wire (200)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
     ap.add_argument(
+        "--pcap", metavar="FILE", help="replay a capture onto the wire instead of random frames"
+    )
+    ap.add_argument(
+        "--pcap-out", metavar="DIR", help="per-owner captures, dropped.pcap and dropped.csv"
+    )
+    ap.add_argument(
+        "--dump", metavar="DIR", help="guest RAM images and manifest.json (buffers used once)"
+    )
+    ap.add_argument(
         "--waves",
         action="store_true",
         help=f"FST trace to {WAVES_FILE.relative_to(REPO)} (make waves)",
     )
     args = ap.parse_args(argv)
+    if args.pcap:
+        problem = check_pcap(args.pcap)
+        if problem:
+            print(f"splitrx sim: --pcap {args.pcap}: {problem}", file=sys.stderr)
+            return 2
+    for opt, d in (("--pcap-out", args.pcap_out), ("--dump", args.dump)):
+        if d and Path(d).exists() and not Path(d).is_dir():
+            print(f"splitrx sim: {opt} {d}: exists and is not a directory", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     try:
         b = build("splitrx_top", top_sources("splitrx_top"), waves=args.waves)
@@ -95,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     # a trace left by an earlier run would not match this run's log
     WAVES_FILE.unlink(missing_ok=True)
     log = RUN_DIR / "sim.log"
-    print(f"splitrx sim: {args.frames} frames, seed {args.seed} (log: {log})", file=sys.stderr)
+    what = f"frames of {args.pcap}" if args.pcap else f"{args.frames} frames"
+    print(f"splitrx sim: {what}, seed {args.seed} (log: {log})", file=sys.stderr)
     progress_path = BUILD_ROOT / "last-sim-progress"
     progress_path.unlink(missing_ok=True)
     stop = threading.Event()
@@ -111,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 "SPLITRX_FRAMES": str(args.frames),
                 "SPLITRX_SEED": str(args.seed),
                 "SPLITRX_SCENARIO": args.scenario,
+                "SPLITRX_PCAP": str(Path(args.pcap).resolve()) if args.pcap else "",
+                "SPLITRX_PCAP_OUT": str(Path(args.pcap_out).resolve()) if args.pcap_out else "",
+                "SPLITRX_DUMP": str(Path(args.dump).resolve()) if args.dump else "",
                 "SPLITRX_PROGRESS_FILE": str(progress_path),
             },
             test_dir=RUN_DIR,
@@ -145,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for m in r["problems"]:
         print(f"  PROBLEM    {m}")
+    for key, label in (("pcap_out", "captures"), ("dump", "dump")):
+        if r.get(key):
+            print(f"  {label:<10} " + ", ".join(f"{k}: {v}" for k, v in r[key].items()))
     if r.get("hostile"):
         x = r["hostile"]
         print("  hostile    pinned pages vs quota, drops, the others' share:")

@@ -5,23 +5,30 @@ scoreboard (tb.scoreboard), figures written to the JSON file named by SPLITRX_RE
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import os
 import random
 import time
+from pathlib import Path
 
 import cocotb
 from cocotb.utils import get_sim_time
+from cocotbext.eth import XgmiiFrame
+from scapy.layers.l2 import Ether
+from scapy.utils import rdpcap, wrpcap
 
-from model.records import PlacementMode
+from model.records import DropReason, PlacementMode
 from model.virtio import VIRTIO_NET_F_MRG_RXBUF
 from sw.vhost import DEFAULT_FEATURES
 from tb.scoreboard import ScoreboardMismatch
 from tb.sim_scenarios import SCENARIOS
-from tb.system import DRIVER, HOST_MAC, GuestSpec, SystemRig
+from tb.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig
 from tb.traffic import scapy_frame
 
 USER_CLK_NS = 4.0
+MAX_WIRE_FRAME = 9026  # the MAC's limit with FCS (9018 B jumbo + two VLAN tags)
 HOSTILE_QUOTA = 8  # pages: 16 buffers of 2 KiB ...
 HOSTILE_POSTS = 160  # ... and it posts 10 times that
 BATCH = 8
@@ -35,6 +42,74 @@ def progress(done: int, total: int) -> None:
     if path:
         with open(path, "w") as f:
             f.write(f"{done} {total}\n")
+
+
+def read_pcap(path: str) -> list[bytes]:
+    """Frames of a capture (Ethernet link type), FCS not included, as a link partner
+    would send them."""
+    return [bytes(p) for p in rdpcap(path)]
+
+
+async def send_captured(rig: SystemRig, frame: bytes) -> None:
+    """Pad to the 60-byte minimum as the sender's MAC would; longer than the MAC accepts
+    (9026 B with FCS) -> expected as an oversize drop."""
+    if len(frame) < 60:
+        frame = frame + bytes(60 - len(frame))
+    if len(frame) + 4 > MAX_WIRE_FRAME:
+        rig.stats.sent += 1
+        rig.sb.wire(frame, DropReason.OVERSIZE)
+        await rig.wire.send(XgmiiFrame.from_payload(frame))
+        return
+    await rig.send(frame)
+
+
+def write_pcaps(rig: SystemRig, out: Path) -> dict[str, str]:
+    """Per-owner captures of what each owner's driver was handed, dropped.pcap and
+    dropped.csv (frame number, reason)."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for b in rig.sb.owners.values():
+        path = out / f"{b.name}.pcap"
+        wrpcap(str(path), [Ether(f) for f in b.frames])
+        files[b.name] = str(path)
+    drops = sorted(rig.sb.drop_log)
+    wrpcap(str(out / "dropped.pcap"), [Ether(f) for _, f, _ in drops])
+    with open(out / "dropped.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["frame", "length", "reason"])
+        for no, f, reason in drops:
+            w.writerow([no, len(f), reason])
+    files["dropped"] = str(out / "dropped.pcap")
+    return files
+
+
+def write_dump(rig: SystemRig, out: Path, seed: int) -> dict[str, str]:
+    """Each guest's RAM as <guest>.bin (guest-physical address 0 at offset 0) and
+    manifest.json: ring layout, negotiated features, net header size, and for every frame
+    the used entries and buffers it occupies, so an outside tool can find each frame."""
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, object] = {"seed": seed, "net_hdr_bytes": HDR, "guests": {}}
+    for g in rig.guests.values():
+        path = out / f"{g.spec.name}.bin"
+        path.write_bytes(rig.h.mem.read(g.ram.host_base, g.spec.ram_size))
+        lay = g.guest.layout
+        manifest["guests"][g.spec.name] = {  # type: ignore[index]
+            "ram": path.name,
+            "ram_bytes": g.spec.ram_size,
+            "gpa_base": g.ram.guest_base,
+            "features": g.spec.features,
+            "placement": g.queue.mode.name,
+            "ring": {"num": lay.num, "desc": lay.desc, "avail": lay.avail, "used": lay.used},
+            "frames": [
+                {"used_len": f.used_len, "num_buffers": f.hdr.num_buffers,
+                 "buffers": [{"id": b.head, "addr": b.addr, "size": b.size, "len": b.used_len}
+                             for b in f.buffers],
+                 "sha256": hashlib.sha256(f.data).hexdigest()}
+                for f in g.received
+            ],
+        }  # fmt: skip
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return {"manifest": str(out / "manifest.json")}
 
 
 async def hostile_run(
@@ -96,6 +171,12 @@ async def scenario(dut: object) -> None:
     from the wire to every owner, each checked against the reference model."""
     name = os.environ.get("SPLITRX_SCENARIO", "two-guests-host")
     frames = int(os.environ.get("SPLITRX_FRAMES", "200"))
+    pcap_in = os.environ.get("SPLITRX_PCAP", "")
+    pcap_out = os.environ.get("SPLITRX_PCAP_OUT", "")
+    dump = os.environ.get("SPLITRX_DUMP", "")
+    replay = read_pcap(pcap_in) if pcap_in else []
+    if replay:
+        frames = len(replay)
     seed = int(os.environ.get("SPLITRX_SEED", "1"))
     rng = random.Random(seed)
     wall0 = time.perf_counter()
@@ -122,17 +203,22 @@ async def scenario(dut: object) -> None:
         dests = [(guests[0].mac, 0.3), (guests[1].mac, 0.6), (HOST_MAC, 0.1)]
         max_size = 256
     else:
+        # with DUMP each buffer is posted once: frames beyond them drop as no_buffer
+        once = {"reuse": False, "may_drop": True, "guest_num": 256, "ram_size": 1 << 22}
+        big = once if dump else {"guest_num": 32}
         guests = [
-            GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=32, nic_entries=32),
+            GuestSpec("guest0", "02:00:00:00:00:01", 1, nic_entries=32, **big),
             GuestSpec(
-                "guest1", "02:00:00:00:00:02", 2, guest_num=32, nic_entries=32,
-                mode=PlacementMode.SPLIT_HOLE,
+                "guest1", "02:00:00:00:00:02", 2, nic_entries=32,
+                mode=PlacementMode.SPLIT_HOLE, **big,
             ),
         ]  # fmt: skip
         rig = SystemRig(dut, guests=guests, host_queue=True)
         dests = [(guests[0].mac, 0.4), (guests[1].mac, 0.4), (HOST_MAC, 0.1),
                  (BROADCAST, 0.05), (STRANGER, 0.05)]  # fmt: skip
     await rig.start()
+    if replay:
+        await rig.set_promisc(True)  # unknown unicast from a capture goes to the host queue
     sim0 = get_sim_time("ns")
     mismatch = ""
     hostile: dict[str, object] = {}
@@ -142,6 +228,9 @@ async def scenario(dut: object) -> None:
             frames = 0
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
+                if replay:
+                    await send_captured(rig, replay[i])
+                    continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
                 f = scapy_frame(rng, rng.randint(60, max_size), i, dst=dst)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
@@ -177,6 +266,10 @@ async def scenario(dut: object) -> None:
         "wall_s": wall,
         "hostile": hostile,
     }
+    if pcap_out:
+        report["pcap_out"] = write_pcaps(rig, Path(pcap_out))
+    if dump:
+        report["dump"] = write_dump(rig, Path(dump), seed)
     with open(os.environ["SPLITRX_REPORT"], "w") as f:
         json.dump(report, f)
     assert not problems, "\n".join(problems)

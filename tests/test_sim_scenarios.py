@@ -5,15 +5,23 @@ them longer)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Packet, Raw
+from scapy.utils import rdpcap, wrpcap
 
 from tb import sim
 from tb.build import BUILD_ROOT
 from tb.sim_scenarios import SCENARIOS
 
 pytestmark = pytest.mark.sim
+
+PEER = "02:00:00:00:00:aa"
 
 
 def test_every_scenario_passes_its_checks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -33,3 +41,43 @@ def test_bad_option_is_one_line_and_nonzero(capsys: pytest.CaptureFixture[str]) 
     assert exc.value.code != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no-such-scenario" in err, err
+
+
+def wire(p: Packet) -> bytes:
+    """A frame as a sender puts it on the wire: padded to 60 bytes (FCS excluded)."""
+    b = bytes(p)
+    return b + bytes(max(0, 60 - len(b)))
+
+
+def test_pcap_replay_writes_owner_captures_and_a_guest_dump(tmp_path: Path) -> None:
+    """A capture with frames for each guest, a short ARP (padded to 60 B), an oversize frame
+    and an unknown unicast (host queue, promiscuous): each owner's capture holds exactly its
+    frames in order, dropped.csv names the oversize one, and each guest's RAM image holds
+    every frame it received where manifest.json says, after its 12-byte net header."""
+    g0, g1 = "02:00:00:00:00:01", "02:00:00:00:00:02"
+    frames = [Ether(dst=g0, src=PEER) / IP() / UDP(sport=i) / Raw(b"a" * 30 * i) for i in range(5)]
+    frames += [Ether(dst=g1, src=PEER) / IP() / TCP(sport=i) / Raw(b"b" * 70 * i) for i in range(4)]
+    arp = Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER) / ARP()
+    big = Ether(dst=g1, src=PEER) / IP() / UDP() / Raw(b"c" * 9100)
+    stranger = Ether(dst="02:00:00:00:00:77", src=PEER) / IP() / UDP() / Raw(b"d" * 80)
+    pcap = tmp_path / "in.pcap"
+    wrpcap(str(pcap), [*frames, arp, big, stranger])
+    rc = sim.main(["--pcap", str(pcap), "--pcap-out", str(tmp_path / "out"),
+                   "--dump", str(tmp_path / "dump")])  # fmt: skip
+    assert rc == 0
+    got = {o: [bytes(p) for p in rdpcap(str(tmp_path / "out" / f"{o}.pcap"))]
+           for o in ("guest0", "guest1", "host-driver")}  # fmt: skip
+    assert got["guest0"] == [wire(f) for f in frames[:5]]
+    assert got["guest1"] == [wire(f) for f in frames[5:]]
+    assert got["host-driver"] == [wire(arp), wire(stranger)]
+    rows = (tmp_path / "out" / "dropped.csv").read_text().splitlines()
+    assert rows[1:] == [f"10,{len(bytes(big))},oversize"], rows
+    manifest = json.loads((tmp_path / "dump" / "manifest.json").read_text())
+    for name, want in (("guest0", frames[:5]), ("guest1", frames[5:])):
+        g = manifest["guests"][name]
+        ram = (tmp_path / "dump" / g["ram"]).read_bytes()
+        assert len(g["frames"]) == len(want)
+        for f, w in zip(g["frames"], want, strict=True):
+            b = f["buffers"][0]
+            data = ram[b["addr"] - g["gpa_base"] + 12 : b["addr"] - g["gpa_base"] + b["len"]]
+            assert data == wire(w) and f["sha256"] == hashlib.sha256(wire(w)).hexdigest()
