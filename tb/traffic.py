@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from scapy.layers.inet import IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet import IP, TCP, UDP, IPOption_NOP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
@@ -15,19 +15,32 @@ PEER_MAC = "02:00:00:00:00:02"
 
 
 def scapy_frame(rng: random.Random, size: int, i: int = 0, dst: str = GUEST_MAC) -> bytes:
-    """A frame of exactly ``size`` bytes (FCS excluded, 60 <= size) to ``dst``: UDP/IPv4,
-    TCP/IPv4, VLAN-tagged UDP/IPv4 or UDP/IPv6, chosen by ``rng``; ``i`` goes into the source
-    port."""
-    kind = rng.randrange(4)
+    """A frame of exactly ``size`` bytes (FCS excluded, 60 <= size) to ``dst``, of a kind
+    chosen by ``rng``: UDP/IPv4, TCP/IPv4, VLAN-tagged UDP/IPv4, UDP/IPv6, TCP/IPv6 behind
+    hop-by-hop and destination-options headers, UDP/IPv4 with IP options, TCP/IPv4 with a
+    wrong checksum, or a non-IP frame (local EtherType 0x88B5); ``i`` goes into the source
+    port. A kind whose headers do not fit ``size`` falls back to UDP/IPv4."""
     eth = Ether(dst=dst, src=PEER_MAC)
-    if kind == 0:
-        hdr = eth / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=i & 0xFFFF, dport=9)
-    elif kind == 1:
-        hdr = eth / IP(src="10.0.0.2", dst="10.0.0.1") / TCP(sport=i & 0xFFFF, dport=80)
-    elif kind == 2:
-        hdr = eth / Dot1Q(vlan=5) / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(dport=9)
-    else:
-        hdr = eth / IPv6(src="fd00::2", dst="fd00::1") / UDP(sport=i & 0xFFFF, dport=9)
+    v4 = IP(src="10.0.0.2", dst="10.0.0.1")
+    v6 = IPv6(src="fd00::2", dst="fd00::1")
+    sport = i & 0xFFFF
+    kinds = [
+        lambda: eth / v4 / UDP(sport=sport, dport=9),
+        lambda: eth / v4 / TCP(sport=sport, dport=80),
+        lambda: eth / Dot1Q(vlan=5) / v4 / UDP(dport=9),
+        lambda: eth / v6 / UDP(sport=sport, dport=9),
+        lambda: eth / v6 / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt() / TCP(sport=sport),
+        lambda: (
+            eth
+            / IP(src="10.0.0.2", dst="10.0.0.1", options=[IPOption_NOP()] * 8)
+            / UDP(sport=sport, dport=9)
+        ),
+        lambda: eth / v4 / TCP(sport=sport, dport=80, chksum=0xBAD),
+        lambda: Ether(dst=dst, src=PEER_MAC, type=0x88B5),
+    ]
+    hdr = kinds[rng.randrange(len(kinds))]()
+    if len(hdr) > size:
+        hdr = kinds[0]()
     pkt = hdr / Raw(bytes(rng.getrandbits(8) for _ in range(max(0, size - len(hdr)))))
     raw = bytes(pkt)[:size]
     if len(raw) != size:
