@@ -11,5 +11,8 @@ SCENARIOS = {
     "hostile": "a well-behaved guest next to a hostile one that posts 16x its pinned-page "
     "quota and never consumes what it receives, on a saturated wire (64..256 B frames); then "
     "the hostile guest is torn down mid-traffic",
+    "fuzz": "mutated frames (bit flips in the headers, truncations, bogus lengths, VLAN "
+    "stacks) to a FULL guest and a SPLIT_HOLE guest: every frame delivered as the model "
+    "predicts or dropped with a counted reason",
     "one-guest-full": "one virtio guest in FULL placement, promiscuous, 1 in 20 bad FCS",
 }

@@ -19,13 +19,13 @@ from cocotbext.eth import XgmiiFrame
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
-from model.records import DropReason, PlacementMode
+from model.records import DropReason, PlacementMode, SplitLevel
 from model.virtio import VIRTIO_NET_F_MRG_RXBUF
 from sw.vhost import DEFAULT_FEATURES
 from tb.scoreboard import ScoreboardMismatch
 from tb.sim_scenarios import SCENARIOS
 from tb.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig
-from tb.traffic import scapy_frame
+from tb.traffic import mutate, scapy_frame
 
 USER_CLK_NS = 4.0
 MAX_WIRE_FRAME = 9026  # the MAC's limit with FCS (9018 B jumbo + two VLAN tags)
@@ -202,6 +202,16 @@ async def scenario(dut: object) -> None:
         rig = SystemRig(dut, guests=guests, host_queue=True)
         dests = [(guests[0].mac, 0.3), (guests[1].mac, 0.6), (HOST_MAC, 0.1)]
         max_size = 256
+    elif name == "fuzz":
+        guests = [
+            GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=64, nic_entries=64),
+            GuestSpec(
+                "guest1", "02:00:00:00:00:02", 2, guest_num=64, nic_entries=64,
+                mode=PlacementMode.SPLIT_HOLE, split_level=SplitLevel.L4,
+            ),
+        ]  # fmt: skip
+        rig = SystemRig(dut, guests=guests)
+        dests = [(guests[0].mac, 0.5), (guests[1].mac, 0.5)]
     else:
         # with DUMP each buffer is posted once: frames beyond them drop as no_buffer
         once = {"reuse": False, "may_drop": True, "guest_num": 256, "ram_size": 1 << 22}
@@ -233,6 +243,8 @@ async def scenario(dut: object) -> None:
                     continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
                 f = scapy_frame(rng, rng.randint(60, max_size), i, dst=dst)
+                if name == "fuzz":
+                    f = mutate(rng, f)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
             await rig.receive_all()
             progress(min(k + BATCH, frames), frames)

@@ -46,3 +46,35 @@ def scapy_frame(rng: random.Random, size: int, i: int = 0, dst: str = GUEST_MAC)
     if len(raw) != size:
         raise ValueError(f"cannot build a {size}-byte frame (headers alone are {len(hdr)} B)")
     return raw
+
+
+def mutate(rng: random.Random, frame: bytes) -> bytes:
+    """A hostile variant of ``frame`` with the destination MAC kept (so it is still steered
+    to its owner): bit flips in the headers, a truncation, a bogus IPv4/IPv6 length, or a
+    stack of VLAN tags pushed in front of the EtherType. At least 60 bytes."""
+    b = bytearray(frame)
+    kind = rng.randrange(4)
+    if kind == 0:
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(12, min(len(b), 96))
+            b[i] ^= 1 << rng.randrange(8)
+    elif kind == 1:
+        b = b[: rng.randint(60, len(b))]
+    elif kind == 2:
+        et = int.from_bytes(b[12:14], "big")
+        if et == 0x0800:
+            b[16:18] = rng.randrange(0x10000).to_bytes(2, "big")  # IPv4 total length
+        elif et == 0x86DD:
+            b[18:20] = rng.randrange(0x10000).to_bytes(2, "big")  # IPv6 payload length
+        else:
+            b[14] ^= 0xFF
+    else:
+        tags = b"".join(
+            rng.choice((0x8100, 0x88A8)).to_bytes(2, "big")
+            + rng.randrange(0x10000).to_bytes(2, "big")
+            for _ in range(rng.randint(1, 4))
+        )
+        b = b[:12] + tags + b[12:]
+    if len(b) < 60:
+        b += bytes(60 - len(b))
+    return bytes(b)
