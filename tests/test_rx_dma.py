@@ -23,6 +23,7 @@ COCOTB_TESTS = [
     "interrupts_follow_moderation",
     "queue_reset_under_traffic_loses_nothing_elsewhere",
     "pcie_backpressure_fills_the_fifo_then_recovers",
+    "full_completion_ring_stops_only_that_queue",
 ]
 
 

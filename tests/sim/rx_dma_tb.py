@@ -16,6 +16,7 @@ import cocotb
 from cocotb.triggers import Timer
 from cocotb.utils import get_sim_time
 
+from model import regmap
 from model.nic_model import QueueState, predict_frame
 from model.records import (
     CplStatus,
@@ -538,3 +539,32 @@ async def pcie_backpressure_fills_the_fifo_then_recovers(dut: object) -> None:
     assert c.rx_frames + c.total_drops == n and c.rx_frames == len(o.got), c
     assert c.total_drops == c.drops[DropReason.FIFO_OVERFLOW], c
     assert h.host.faults == []
+
+
+@cocotb.test()
+async def full_completion_ring_stops_only_that_queue(dut: object) -> None:
+    """A host bug: CPL_HEAD written so the completion ring looks full. The next frame for
+    that queue stops it with CPL_FULL (dropped queue_error) instead of stalling the engine;
+    the other queue keeps receiving."""
+    rng = seeded_rng("rx_dma")
+    h, drv = await setup(dut)
+    await drv.set_promisc(False)
+    qs = []
+    for i in range(2):
+        q = await drv.open_queue(i, desc_entries=16)
+        await drv.set_steer_entry(i, f"02:00:00:00:08:{i:02x}", i)
+        await post_fetched(h, q, [plain(h, 0xA00 + 0x10 * i + k) for k in range(4)])
+        qs.append(q)
+    # CPL_HEAD = CPL_TAIL - entries (mod 2^16): the NIC sees 16 unconsumed records
+    await h.write_reg(regmap.RXQ.addr(1, "CPL_HEAD"), (0 - 16) & 0xFFFF)
+    await h.barrier()
+    src = frame_source(dut)
+    for i in (1, 0, 0):
+        await send(src, make_frame(rng, 120, dst=f"02:00:00:00:08:{i:02x}"))
+    for k in range(2):
+        done = await wait_done(qs[0], f"queue 0 frame {k}")
+        assert done.cpl.cookie == 0xA00 + k
+    st = await qs[1].status()
+    assert st.error and st.error_code == QueueError.CPL_FULL, st
+    c = await drv.counters()
+    assert c.drops[DropReason.QUEUE_ERROR] == 1 and c.rx_frames == 2, c
