@@ -218,6 +218,29 @@ def make_pool(h: PcieHarness, n: int, tag: int) -> list[RxDescriptor]:
     ]
 
 
+async def stocked_owner(
+    h: PcieHarness,
+    drv: NicDriver,
+    qi: int,
+    mac: str,
+    entries: int,
+    tag: int,
+    post: int | None = None,
+    **queue: object,
+) -> Owner:
+    """Open queue ``qi`` (``queue``: open_queue settings; data offset 12 unless given),
+    steer ``mac`` to it with steering entry ``qi``, post ``post`` (default all) of
+    ``entries`` 2 KiB buffers with 256-byte header buffers, and give the NIC 3 us to fetch."""
+    queue.setdefault("data_offset", 12)
+    q = await drv.open_queue(qi, desc_entries=entries, **queue)  # type: ignore[arg-type]
+    await drv.set_steer_entry(qi, mac, qi)
+    o = Owner(q, mac, make_pool(h, entries, tag), every=1, slot=0)
+    await q.post(o.pool[:post])
+    await h.barrier()
+    await Timer(3000, "ns")
+    return o
+
+
 def check_delivery(h: PcieHarness, o: Owner, r: RxDone, exact: bool) -> None:
     """The completion and the bytes in memory are the model's for the owner's next frame
     (``exact``), or for one of its next frames (an owner whose frames may drop)."""

@@ -43,6 +43,7 @@ from tb.coredma import (
     post_fetched,
     send,
     setup,
+    stocked_owner,
     until,
     wait_done,
 )
@@ -145,13 +146,8 @@ async def line_rate_64_byte_frames_with_1us_reads_in_every_mode(dut: object) -> 
     await drv.set_promisc(False)
     n = 500
     for qi, mode in enumerate(PlacementMode):
-        q = await drv.open_queue(qi, desc_entries=128, data_offset=12, mode=mode)
-        mac = f"02:00:00:00:01:{qi:02x}"
-        await drv.set_steer_entry(qi, mac, qi)
-        o = Owner(q, mac, make_pool(h, 128, 0xA0 + qi), every=1, slot=0)
-        await q.post(o.pool)
-        await h.barrier()
-        await Timer(3000, "ns")  # the cache fills
+        o = await stocked_owner(h, drv, qi, f"02:00:00:00:01:{qi:02x}", 128, 0xA0 + qi, mode=mode)
+        q = o.q
         reads0, msis0, writes0 = h.host.reads, len(h.host.msis), len(h.host.writes)
         stalls, drain_ns = await line_rate_run(dut, h, [o], n, rng)
         c = await q.counters()
@@ -183,13 +179,8 @@ async def engine_places_64_byte_frames_faster_than_the_wire(dut: object) -> None
     await drv.set_promisc(False)
     n = 400
     for qi, mode in enumerate(PlacementMode):
-        q = await drv.open_queue(qi, desc_entries=256, data_offset=12, mode=mode)
-        mac = f"02:00:00:00:06:{qi:02x}"
-        await drv.set_steer_entry(qi, mac, qi)
-        o = Owner(q, mac, make_pool(h, 256, 0xC0 + qi), every=1, slot=0)
-        await q.post(o.pool)
-        await h.barrier()
-        await Timer(3000, "ns")
+        o = await stocked_owner(h, drv, qi, f"02:00:00:00:06:{qi:02x}", 256, 0xC0 + qi, mode=mode)
+        q = o.q
         t0 = get_sim_time("ns")
         await line_rate_run(dut, h, [o], n, rng, period_clk=8, settle_ns=30_000)
         ring = (q.cpl_base, q.cpl_base + q.cpl_entries * 32)
