@@ -6,7 +6,6 @@ scoreboard (tb.scoreboard), figures written to the JSON file named by SPLITRX_RE
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import random
@@ -20,7 +19,13 @@ from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
 from model.records import DropReason, PlacementMode, SplitLevel
-from model.virtio import VIRTIO_NET_F_MRG_RXBUF
+from model.virtio import (
+    VIRTIO_F_VERSION_1,
+    VIRTIO_NET_F_GUEST_CSUM,
+    VIRTIO_NET_F_MRG_RXBUF,
+    VIRTIO_RING_F_EVENT_IDX,
+    VIRTIO_RING_F_INDIRECT_DESC,
+)
 from sw.vhost import DEFAULT_FEATURES
 from tb.scoreboard import ScoreboardMismatch
 from tb.sim_scenarios import SCENARIOS
@@ -83,31 +88,43 @@ def write_pcaps(rig: SystemRig, out: Path) -> dict[str, str]:
     return files
 
 
-def write_dump(rig: SystemRig, out: Path, seed: int) -> dict[str, str]:
-    """Each guest's RAM as <guest>.bin (guest-physical address 0 at offset 0) and
-    manifest.json: ring layout, negotiated features, net header size, and for every frame
-    the used entries and buffers it occupies, so an outside tool can find each frame."""
+FEATURE_NAMES = {
+    VIRTIO_F_VERSION_1: "VIRTIO_F_VERSION_1",
+    VIRTIO_NET_F_MRG_RXBUF: "VIRTIO_NET_F_MRG_RXBUF",
+    VIRTIO_NET_F_GUEST_CSUM: "VIRTIO_NET_F_GUEST_CSUM",
+    VIRTIO_RING_F_EVENT_IDX: "VIRTIO_RING_F_EVENT_IDX",
+    VIRTIO_RING_F_INDIRECT_DESC: "VIRTIO_RING_F_INDIRECT_DESC",
+}
+
+
+def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -> dict[str, str]:
+    """guest<N>.bin (guest N's RAM, guest-physical ``ram_gpa_base`` at offset 0) and
+    manifest.json with what a program that knows only the virtio spec needs to walk each
+    used ring and recover every frame (docs/sim.md)."""
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, object] = {"seed": seed, "net_hdr_bytes": HDR, "guests": {}}
-    for g in rig.guests.values():
-        path = out / f"{g.spec.name}.bin"
-        path.write_bytes(rig.h.mem.read(g.ram.host_base, g.spec.ram_size))
+    guests = []
+    for n, g in enumerate(rig.guests.values()):
+        (out / f"guest{n}.bin").write_bytes(rig.h.mem.read(g.ram.host_base, g.spec.ram_size))
         lay = g.guest.layout
-        manifest["guests"][g.spec.name] = {  # type: ignore[index]
-            "ram": path.name,
-            "ram_bytes": g.spec.ram_size,
-            "gpa_base": g.ram.guest_base,
-            "features": g.spec.features,
-            "placement": g.queue.mode.name,
-            "ring": {"num": lay.num, "desc": lay.desc, "avail": lay.avail, "used": lay.used},
-            "frames": [
-                {"used_len": f.used_len, "num_buffers": f.hdr.num_buffers,
-                 "buffers": [{"id": b.head, "addr": b.addr, "size": b.size, "len": b.used_len}
-                             for b in f.buffers],
-                 "sha256": hashlib.sha256(f.data).hexdigest()}
-                for f in g.received
-            ],
-        }  # fmt: skip
+        guests.append({
+            "guest_id": n,
+            "name": g.spec.name,
+            "mac": g.spec.mac,
+            "ram_gpa_base": g.ram.guest_base,
+            "ram_size": g.spec.ram_size,
+            "placement_mode": g.queue.mode.name,
+            "rx_queue": {
+                "queue_size": lay.num,
+                "desc_gpa": lay.desc,
+                "avail_gpa": lay.avail,
+                "used_gpa": lay.used,
+                "features": [v for k, v in FEATURE_NAMES.items() if g.spec.features >> k & 1],
+                "vnet_hdr_len": HDR,
+                "first_used_idx": g.guest.start_idx,
+            },
+            "frames_received": len(g.received),
+        })  # fmt: skip
+    manifest = {"seed": seed, "scenario": scenario, "input_pcap": pcap or None, "guests": guests}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return {"manifest": str(out / "manifest.json")}
 
@@ -214,7 +231,8 @@ async def scenario(dut: object) -> None:
         dests = [(guests[0].mac, 0.5), (guests[1].mac, 0.5)]
     else:
         # with DUMP each buffer is posted once: frames beyond them drop as no_buffer
-        once = {"reuse": False, "may_drop": True, "guest_num": 256, "ram_size": 1 << 22}
+        once = {"reuse": False, "refill": False, "may_drop": True, "guest_num": 256,
+                "ram_size": 1 << 22}  # fmt: skip
         big = once if dump else {"guest_num": 32}
         guests = [
             GuestSpec("guest0", "02:00:00:00:00:01", 1, nic_entries=32, **big),
@@ -281,7 +299,7 @@ async def scenario(dut: object) -> None:
     if pcap_out:
         report["pcap_out"] = write_pcaps(rig, Path(pcap_out))
     if dump:
-        report["dump"] = write_dump(rig, Path(dump), seed)
+        report["dump"] = write_dump(rig, Path(dump), seed, name, pcap_in)
     with open(os.environ["SPLITRX_REPORT"], "w") as f:
         json.dump(report, f)
     assert not problems, "\n".join(problems)

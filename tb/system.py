@@ -76,7 +76,8 @@ class GuestSpec:
     buf_size: int = 2048
     quota_pages: int = 1024
     ram_size: int = 1 << 20
-    reuse: bool = True
+    reuse: bool = True  # repost a buffer once its frame is read (else a fresh one)
+    refill: bool = True  # post more buffers as frames are read (off: each posted once)
     features: int = DEFAULT_FEATURES
     mode: PlacementMode = PlacementMode.FULL  # or SPLIT_HOLE
     split_level: SplitLevel = SplitLevel.L4
@@ -366,7 +367,7 @@ class SystemRig:
             got = g.guest.poll()
             for f in got:
                 self.sb.delivered(g.spec.name, f.data)
-            if not g.spec.reuse:
+            if not g.spec.reuse and g.spec.refill:
                 g.guest.fill()  # fresh buffers: each is posted once and never reused
             await g.backend.service()
             g.received += got
