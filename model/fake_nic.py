@@ -26,6 +26,7 @@ from model.records import (
     RxDescriptor,
     SplitLevel,
 )
+from model.rss import INDIRECTION_ENTRIES, RssConfig
 from model.tracker import DmaWriteTracker
 
 _MASK64 = (1 << 64) - 1
@@ -38,6 +39,11 @@ _MODES = frozenset(int(m) for m in PlacementMode)
 _QUEUE_COUNTERS: dict[str, str] = {"packets": "PACKETS", "bytes": "BYTES", "drops": "DROPS"}
 #: Global settings registers: reset value and the mask of their fields.
 _SETTINGS_REGS = (regmap.DMA_DESC_WAIT, regmap.DMA_CPL_FLUSH, regmap.DMA_RD_TIMEOUT)
+_INDIR = regmap.RSS_INDIR.fields
+#: RSS_KEY[i] offset -> i
+_RSS_KEY_REGS = {
+    regmap.RSS_KEY_OFFSET + i * regmap.RSS_KEY_STRIDE: i for i in range(regmap.RSS_KEY_COUNT)
+}
 
 
 def _reg_mask(reg: regmap.Reg) -> int:
@@ -119,6 +125,14 @@ class FakeNic:
     STATUS.quiescent is simply "disabled". IRQ and MODERATION are stored (no interrupts).
     Per-queue PACKETS/BYTES/DROPS and the global counters are 64-bit; reading LO latches HI.
 
+    RSS (docs/registers.md): RSS_CTRL and RSS_KEY[0..9] are read/write; an RSS_INDIR write
+    stores ``index`` and ``queue`` (read back, ``write`` reads 0) and, with ``write`` set,
+    sets indirection entry ``index`` to ``queue``. ``rss_config()`` is what they program, and
+    every completion carries the hash and type it gives (``model.rss``) for the frame's
+    ``meta``. Out of reset: key all zero, udp_4tuple 0, every entry 0. The queue a frame is
+    steered to stays the caller's ``receive(queue=...)``; ``model.steer.steer_frame`` gives the
+    one the NIC would pick.
+
     Registers it does not model (DMA self-test, steering, MSI-X) and any other bad access
     set ``ERR_STATUS.mmio_bad_access`` and, with ``strict``, raise ``MmioError``.
     """
@@ -144,6 +158,10 @@ class FakeNic:
         self.scratch = 0
         self.err_status = 0
         self.dma_settings: dict[int, int] = {r.offset: r.reset for r in _SETTINGS_REGS}
+        self.rss_ctrl = regmap.RSS_CTRL.reset
+        self.rss_indir = regmap.RSS_INDIR.reset  # the staging fields as last written
+        self.rss_key_words = [regmap.RSS_KEY.reset] * regmap.RSS_KEY_COUNT
+        self.rss_table = [0] * INDIRECTION_ENTRIES
         self.writes: list[DeviceWrite] = []
         self.mmio_reads = 0
         self.mmio_writes = 0
@@ -190,7 +208,9 @@ class FakeNic:
                 DropReason.QUEUE_DISABLED, (), None, None, (), QueueError.NONE, QueueState()
             )
         q = self.queues[queue]
-        p = predict_frame(q.config(), q.state, self._fetch_descriptor(q), frame, meta)
+        p = predict_frame(
+            q.config(), q.state, self._fetch_descriptor(q), frame, meta, self.rss_config()
+        )
         split = p.completion is not None and bool(p.completion.flags & CplFlags.SPLIT)
         for k, (iova, data) in enumerate(p.data_writes):
             self._dma_write(iova, data, "header" if split and k == 0 else "data")
@@ -232,6 +252,14 @@ class FakeNic:
     def state(self, queue: int = 0) -> QueueState:
         return self.queues[queue].state
 
+    def rss_config(self) -> RssConfig:
+        """The RSS settings the registers hold now."""
+        return RssConfig(
+            key=b"".join(w.to_bytes(4, "big") for w in self.rss_key_words),
+            udp_4tuple=bool(regmap.RSS_CTRL.fields["udp_4tuple"].get(self.rss_ctrl)),
+            indirection=tuple(self.rss_table),
+        )
+
     def config(self, queue: int = 0) -> QueueConfig:
         return self.queues[queue].config()
 
@@ -262,9 +290,13 @@ class FakeNic:
             regmap.PCIE_CFG.offset: 0,
             regmap.SCRATCH.offset: self.scratch,
             regmap.ERR_STATUS.offset: self.err_status,
+            regmap.RSS_CTRL.offset: self.rss_ctrl,
+            regmap.RSS_INDIR.offset: self.rss_indir,
         }
         if offset in fixed:
             return fixed[offset]
+        if offset in _RSS_KEY_REGS:
+            return self.rss_key_words[_RSS_KEY_REGS[offset]]
         if offset in self.dma_settings:
             return self.dma_settings[offset]
         if offset in self._counter_lo:
@@ -339,6 +371,17 @@ class FakeNic:
             if offset == reg.offset:
                 self.dma_settings[offset] = value & _reg_mask(reg)
                 return
+        if offset == regmap.RSS_CTRL.offset:
+            self.rss_ctrl = value & _reg_mask(regmap.RSS_CTRL)
+            return
+        if offset == regmap.RSS_INDIR.offset:
+            self.rss_indir = value & _reg_mask(regmap.RSS_INDIR) & ~_INDIR["write"].mask
+            if _INDIR["write"].get(value):
+                self.rss_table[_INDIR["index"].get(value)] = _INDIR["queue"].get(value)
+            return
+        if offset in _RSS_KEY_REGS:
+            self.rss_key_words[_RSS_KEY_REGS[offset]] = value & _reg_mask(regmap.RSS_KEY)
+            return
         if offset in self._queue_regs:
             index, name = self._queue_regs[offset]
             if self._write_queue(self.queues[index], name, value):

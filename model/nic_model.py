@@ -3,8 +3,11 @@
 predictor. Written from ``docs/dma.md`` (the placement rules) and ``DESIGN.md``, not from
 the RTL; ``model/fake_nic.py`` applies it to host memory behind BAR0.
 
-``predict_frame(cfg, state, ring, frame, meta)`` says what one frame (FCS stripped) steered
-to the queue does, given what the parser reported (``meta``; None: it found nothing).
+``predict_frame(cfg, state, ring, frame, meta, rss)`` says what one frame (FCS stripped) steered
+to the queue does, given what the parser reported (``meta``; None: it found nothing) and the
+NIC's RSS settings (``rss``, default: as out of reset), which give the completion's RSS hash
+and type (``model.rss``, from the parser's tuple). Which queue a frame is steered to is
+``model.steer.steer_frame``'s answer, not this module's.
 The checks, in order (docs/dma.md, "Per frame"):
 
 1. queue disabled -> dropped ``QUEUE_DISABLED``;
@@ -49,11 +52,11 @@ from model.records import (
     DropReason,
     PlacementMode,
     QueueError,
-    RssType,
     RxCompletion,
     RxDescriptor,
     SplitLevel,
 )
+from model.rss import RSS_RESET, RssConfig
 
 DESC_BYTES = RxDescriptor.size()
 CPL_BYTES = RxCompletion.size()
@@ -304,14 +307,16 @@ def _completion(
     hdr_len: int,
     payload_len: int,
     phase: int,
+    rss: RssConfig,
 ) -> RxCompletion:
+    hashed = rss.result(meta.flow())
     if meta.vlan:
         flags |= CplFlags.VLAN
     if meta.malformed:
         flags |= CplFlags.MALFORMED
     return RxCompletion(
         cookie=first.cookie,
-        rss_hash=0,
+        rss_hash=hashed.hash,
         frame_len=n,
         hdr_len=hdr_len,
         payload_len=payload_len,
@@ -324,7 +329,7 @@ def _completion(
         l3_type=meta.l3_type,
         l4_type=meta.l4_type,
         csum_status=int(meta.ip4_csum) | int(meta.l4_csum) << 2,
-        rss_type=RssType.NONE,
+        rss_type=hashed.rss_type,
         phase=phase,
     )
 
@@ -335,11 +340,13 @@ def predict_frame(
     ring: DescriptorSource,
     frame: Buffer,
     meta: Meta | None = None,
+    rss: RssConfig = RSS_RESET,
 ) -> Prediction:
     """Predict what ``frame`` (FCS stripped), parsed as ``meta`` (None: nothing found), does
-    to a queue in ``state`` (docs/dma.md). Pure: ``ring`` is only read, at the slots of the
-    posted descriptors the frame walks. Raises ``FrameWaits`` when the engine would wait for
-    the host (``drop_when_empty`` off, nothing posted)."""
+    to a queue in ``state`` (docs/dma.md) on a NIC with RSS settings ``rss``. Pure: ``ring``
+    is only read, at the slots of the posted descriptors the frame walks. Raises
+    ``FrameWaits`` when the engine would wait for the host (``drop_when_empty`` off, nothing
+    posted)."""
     data = bytes(frame)
     n = len(data)
     if not 0 < n <= INDEX_MASK:
@@ -397,7 +404,7 @@ def predict_frame(
     hdr_len = h if walk.fits and h is not None else 0
     payload_len = n - hdr_len if walk.fits else 0
     phase = ring_phase(state.cpl_tail, cfg.cpl_size_log2)
-    cpl = _completion(first, n, meta, walk, flags, hdr_len, payload_len, phase)
+    cpl = _completion(first, n, meta, walk, flags, hdr_len, payload_len, phase, rss)
     after = replace(
         state,
         desc_head=(state.desc_head + len(walk.descs)) & INDEX_MASK,

@@ -50,7 +50,7 @@ class RegFile(NamedTuple):
 BAR0_SIZE = 0x10000
 MSIX_BIR = 0  # the MSI-X table and PBA live in BAR0
 ID = Reg(0x0000, {"id": Field(0, 32, 0x53505258)})
-VERSION = Reg(0x0004, {"patch": Field(0, 8, 0x0), "minor": Field(8, 8, 0x2), "major": Field(16, 8, 0x0)})
+VERSION = Reg(0x0004, {"patch": Field(0, 8, 0x0), "minor": Field(8, 8, 0x3), "major": Field(16, 8, 0x0)})
 CAP_QUEUES = Reg(0x0008, {"rx_queues": Field(0, 8, 0x8), "msix_vectors": Field(8, 8, 0x10), "desc_cache": Field(16, 8, 0x20)})
 CAP_TABLES = Reg(0x000c, {"mac_entries": Field(0, 8, 0x10), "rss_entries": Field(8, 8, 0x80), "rss_key_bytes": Field(16, 8, 0x28)})
 CAP_DATAPATH = Reg(0x0010, {"pcie_bytes": Field(0, 8, 0x20), "mac_bytes": Field(8, 8, 0x8), "desc_bytes": Field(16, 8, 0x20), "cpl_bytes": Field(24, 8, 0x20)})
@@ -79,6 +79,12 @@ STEER_COMMIT = Reg(0x01b0, {"commit": Field(0, 1, 0x0)})
 DMA_DESC_WAIT = Reg(0x01c0, {"cycles": Field(0, 16, 0x0)})
 DMA_CPL_FLUSH = Reg(0x01c4, {"cycles": Field(0, 16, 0x40)})
 DMA_RD_TIMEOUT = Reg(0x01c8, {"cycles_x256": Field(0, 16, 0x100)})
+RSS_CTRL = Reg(0x0200, {"udp_4tuple": Field(0, 1, 0x0)})
+RSS_INDIR = Reg(0x0204, {"queue": Field(0, 6, 0x0), "index": Field(8, 7, 0x0), "write": Field(31, 1, 0x0)})
+RSS_KEY_OFFSET = 0x0220
+RSS_KEY_STRIDE = 4
+RSS_KEY_COUNT = 10
+RSS_KEY = Reg(0x0220, {"bytes": Field(0, 32, 0x0)})
 RXQ = RegFile(0x1000, 0x80, 8, {"CTRL": Reg(0x00, {"enable": Field(0, 1, 0x0), "reset": Field(1, 1, 0x0), "mode": Field(4, 2, 0x0), "split_level": Field(6, 2, 0x2), "mergeable": Field(8, 1, 0x0), "drop_when_empty": Field(9, 1, 0x1)}), "STATUS": Reg(0x04, {"error": Field(0, 1, 0x0), "quiescent": Field(1, 1, 0x0), "error_code": Field(8, 8, 0x0)}), "DESC_BASE_LO": Reg(0x08, {"addr": Field(0, 32, 0x0)}), "DESC_BASE_HI": Reg(0x0c, {"addr": Field(0, 32, 0x0)}), "DESC_SIZE": Reg(0x10, {"log2": Field(0, 5, 0x0)}), "DESC_TAIL": Reg(0x14, {"index": Field(0, 16, 0x0)}), "DESC_HEAD": Reg(0x18, {"index": Field(0, 16, 0x0)}), "DATA_OFFSET": Reg(0x1c, {"bytes": Field(0, 12, 0x0)}), "CPL_BASE_LO": Reg(0x20, {"addr": Field(0, 32, 0x0)}), "CPL_BASE_HI": Reg(0x24, {"addr": Field(0, 32, 0x0)}), "CPL_SIZE": Reg(0x28, {"log2": Field(0, 5, 0x0)}), "CPL_HEAD": Reg(0x2c, {"index": Field(0, 16, 0x0)}), "CPL_TAIL": Reg(0x30, {"index": Field(0, 16, 0x0)}), "IRQ": Reg(0x34, {"vector": Field(0, 6, 0x0), "enable": Field(8, 1, 0x0)}), "MODERATION": Reg(0x38, {"packets": Field(0, 8, 0x1), "cycles": Field(16, 16, 0x0)}), "PACKETS.LO": Reg(0x40, {"value": Field(0, 32, 0x0)}), "PACKETS.HI": Reg(0x44, {"value": Field(0, 32, 0x0)}), "BYTES.LO": Reg(0x48, {"value": Field(0, 32, 0x0)}), "BYTES.HI": Reg(0x4c, {"value": Field(0, 32, 0x0)}), "DROPS.LO": Reg(0x50, {"value": Field(0, 32, 0x0)}), "DROPS.HI": Reg(0x54, {"value": Field(0, 32, 0x0)})})
 MSIX_TABLE_OFFSET = 0x8000
 MSIX_TABLE_BYTES = 256
@@ -108,6 +114,9 @@ REGISTERS: dict[str, Reg] = {
     "DMA_DESC_WAIT": DMA_DESC_WAIT,
     "DMA_CPL_FLUSH": DMA_CPL_FLUSH,
     "DMA_RD_TIMEOUT": DMA_RD_TIMEOUT,
+    "RSS_CTRL": RSS_CTRL,
+    "RSS_INDIR": RSS_INDIR,
+    "RSS_KEY": RSS_KEY,
 }
 REGFILES: dict[str, RegFile] = {
     "DROP": DROP,

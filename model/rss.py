@@ -135,3 +135,29 @@ def rss(flow: Flow, key: bytes, udp_4tuple: bool, indirection: Sequence[int]) ->
     kind, data = rss_input(flow, udp_4tuple)
     h = toeplitz_hash(key, data) if kind != RssType.NONE else 0
     return RssResult(h, kind, indirection[h & (INDIRECTION_ENTRIES - 1)])
+
+
+@dataclass(frozen=True)
+class RssConfig:
+    """The NIC's RSS settings (RSS_KEY, RSS_CTRL.udp_4tuple, the indirection table behind
+    RSS_INDIR). The default is the state out of reset: the key all zero, so every hash is 0
+    (the hash type is still reported), UDP over the 2-tuple, every entry queue 0."""
+
+    key: bytes = bytes(KEY_BYTES)
+    udp_4tuple: bool = False
+    indirection: tuple[int, ...] = (0,) * INDIRECTION_ENTRIES
+
+    def __post_init__(self) -> None:
+        if len(self.key) != KEY_BYTES:
+            raise ValueError(f"an RSS key is {KEY_BYTES} bytes, got {len(self.key)}")
+        if len(self.indirection) != INDIRECTION_ENTRIES:
+            raise ValueError(f"the indirection table has {INDIRECTION_ENTRIES} entries")
+        object.__setattr__(self, "indirection", tuple(int(q) for q in self.indirection))
+
+    def result(self, flow: Flow) -> RssResult:
+        """Hash, hash type and queue of ``flow`` under these settings."""
+        return rss(flow, self.key, self.udp_4tuple, self.indirection)
+
+
+#: The NIC out of reset (nothing programmed).
+RSS_RESET = RssConfig()

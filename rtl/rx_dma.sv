@@ -4,8 +4,9 @@
 `default_nettype none
 
 // RX DMA engine for NQ queues (docs/dma.md): descriptor prefetch and cache (rx_desc_cache),
-// placement with header split over groups (rx_place), coalesced completions and moderated
-// interrupts (rx_cpl_wr), and each queue's error state and configuration checks.
+// placement with header split over groups, asking RSS (rss_toeplitz) and steering (rx_steer)
+// for each frame's queue (rx_place), coalesced completions and moderated interrupts
+// (rx_cpl_wr), and each queue's error state and configuration checks.
 //
 // Requests: frame data and completion records share one arbiter, and a record is offered
 // only after its frame's last data beat has left, so it always follows the data on the
@@ -37,8 +38,9 @@ module rx_dma #(
     output logic                 s_axis_frame_tready,
     input  wire                  s_axis_frame_tlast,
     input  wire [15:0]           s_axis_frame_tuser,
-    input  wire [splitrx_meta_pkg::META_HDR_W-1:0]  s_meta_hdr,
-    input  wire [splitrx_meta_pkg::META_CSUM_W-1:0] s_meta_csum,
+    input  wire [splitrx_meta_pkg::META_HDR_W-1:0]   s_meta_hdr,
+    input  wire [splitrx_meta_pkg::META_TUPLE_W-1:0] s_meta_tuple,
+    input  wire [splitrx_meta_pkg::META_CSUM_W-1:0]  s_meta_csum,
 
     // Requests to the PCIe adapter
     output logic [AXIS_W-1:0]    m_axis_req_tdata,
@@ -82,12 +84,23 @@ module rx_dma #(
     input  wire [15:0]           cfg_cpl_flush,
     input  wire [15:0]           cfg_rd_timeout,
 
+    // RSS lookup (rss_toeplitz)
+    output logic                 rss_req_valid,
+    input  wire                  rss_req_ready,
+    output logic [splitrx_meta_pkg::META_TUPLE_W-1:0] rss_req_tuple,
+    input  wire                  rss_res_valid,
+    output logic                 rss_res_ready,
+    input  wire [31:0]           rss_res_hash,
+    input  wire [$clog2(splitrx_records_pkg::RSS_TYPE_COUNT)-1:0] rss_res_type,
+    input  wire [5:0]            rss_res_queue,
+
     // Steering lookup (rx_steer)
     output logic                 steer_req_valid,
     input  wire                  steer_req_ready,
     output logic [47:0]          steer_req_mac,
     output logic                 steer_req_vlan_present,
     output logic [11:0]          steer_req_vlan_id,
+    output logic [5:0]           steer_req_rss_queue,
     input  wire                  steer_res_valid,
     output logic                 steer_res_ready,
     input  wire                  steer_res_drop,
@@ -261,10 +274,12 @@ module rx_dma #(
     ) place_inst (
         .clk, .rst,
         .s_axis_frame_tdata, .s_axis_frame_tkeep, .s_axis_frame_tvalid, .s_axis_frame_tready,
-        .s_axis_frame_tlast, .s_axis_frame_tuser, .s_meta_hdr, .s_meta_csum,
+        .s_axis_frame_tlast, .s_axis_frame_tuser, .s_meta_hdr, .s_meta_tuple, .s_meta_csum,
+        .rss_req_valid, .rss_req_ready, .rss_req_tuple, .rss_res_valid, .rss_res_ready,
+        .rss_res_hash, .rss_res_type, .rss_res_queue,
         .steer_req_valid, .steer_req_ready, .steer_req_mac, .steer_req_vlan_present,
-        .steer_req_vlan_id, .steer_res_valid, .steer_res_ready, .steer_res_drop,
-        .steer_res_queue,
+        .steer_req_vlan_id, .steer_req_rss_queue, .steer_res_valid, .steer_res_ready,
+        .steer_res_drop, .steer_res_queue,
         .q_enable,
         .q_error(err_q),
         .q_reset,

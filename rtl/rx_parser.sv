@@ -4,15 +4,17 @@
 `default_nettype none
 
 // RX header parser (250 MHz user clock), between the packet FIFO and the DMA engine. Frames
-// pass through unchanged, one 64-bit beat per cycle; each leaves with two metadata records:
+// pass through unchanged, one 64-bit beat per cycle; each leaves with three metadata records:
 //
 //   m_meta_hdr   header record: L2/L3/L4 end offsets, types, VLAN, flags. Valid with every
 //                beat of the frame (m_axis_tvalid), the first included, constant for the frame.
+//   m_meta_tuple RSS tuple: IP addresses, TCP/UDP ports and the flags rss_toeplitz selects the
+//                hash input by. Valid and constant like m_meta_hdr.
 //   m_meta_csum  checksum record: IPv4 header and TCP/UDP checksum verdicts and the
 //                CHECKSUM_COMPLETE sum. Valid with the frame's tlast beat (m_axis_tvalid &&
 //                m_axis_tlast).
 //
-// Both are sidebands of m_axis: no handshake of their own; they stay put while m_axis is
+// All are sidebands of m_axis: no handshake of their own; they stay put while m_axis is
 // stalled. m_axis_tuser is the frame length in bytes (s_axis_tuser of the frame's first beat)
 // on every beat.
 //
@@ -26,11 +28,17 @@
 // (where the record already says which byte ranges are which): the checksum record is final
 // when the tlast beat reaches m_axis.
 //
+// The RSS tuple's addresses lie in frame bytes 22..61 whatever the VLAN stack (IPv4: L3 start
+// + 12..19, IPv6: + 8..39, L3 starting at 14, 18 or 22), so frame bytes 16..63 are also copied
+// into a capture register as they arrive, and the addresses are picked from it when the record
+// is pushed; the ports are read by the TCP and UDP parse steps.
+//
 // Timing, in clocks of clk (deterministic):
 // - The parse of a frame starts with its first beat and takes one clock per header (a VLAN
 //   tag, the IPv4 or IPv6 header, each extension header, TCP or UDP), each taken as soon as
-//   the bytes it reads are in; the record is pushed in the clock of the last step, and the next
-//   frame's first beat is accepted in that same clock. So s_axis stalls only when a frame's
+//   the bytes it reads are in; the record is pushed in the clock of the last step (for an IP
+//   frame, not before the IP addresses are in), and the next frame's first beat is accepted in
+//   that same clock. So s_axis stalls only when a frame's
 //   parse has not ended by the clock after its last beat (or the frame buffer or the record
 //   FIFO is full): never seen for well-formed frames of 60 B or more in the tests; frames of
 //   a few beats (runts, dropped upstream) may cost a clock or two.
@@ -62,6 +70,19 @@
 //                      everything after it are not reported)
 //   [74]    malformed  a header is inconsistent with the frame (list below): the parse stops
 //                      there; no offset past the last consistent header is reported
+// RSS tuple m_meta_tuple (splitrx_meta_pkg::meta_tuple_t, 293 bits; all zero unless is_ip):
+//   [15:0]    dst_port  TCP/UDP destination port, when is_tcp or is_udp (else 0)
+//   [31:16]   src_port  TCP/UDP source port, likewise
+//   [159:32]  dst_addr  IP destination address, network order (first byte most significant);
+//                       IPv4 in [63:32] (bits [31:0] of the field), the rest 0
+//   [287:160] src_addr  IP source address, likewise
+//   [288]     is_frag   = fragment
+//   [289]     is_udp    l4_ok and l4_type UDP
+//   [290]     is_tcp    l4_ok and l4_type TCP
+//   [291]     is_ipv6   l3_type IPV6
+//   [292]     is_ip     l3_type IPV4 or IPV6: the IP header itself was consistent (a later
+//                       extension header may still overflow; a malformed one makes l3_type
+//                       MALFORMED and the tuple 0)
 // Checksum record m_meta_csum (splitrx_meta_pkg::meta_csum_t, 20 bits):
 //   [15:0]  csum       CHECKSUM_COMPLETE: 16-bit one's-complement sum (end-around carry) of
 //                      the frame bytes from offset 14 to the end, VLAN tags, IP padding and
@@ -145,7 +166,9 @@ module rx_parser #(
     // Width of m_meta_hdr in bits (splitrx_meta_pkg::meta_hdr_t, the layout above).
     localparam int unsigned HDR_W            = splitrx_meta_pkg::META_HDR_W,
     // Width of m_meta_csum in bits (splitrx_meta_pkg::meta_csum_t, the layout above).
-    localparam int unsigned CSUM_W           = splitrx_meta_pkg::META_CSUM_W
+    localparam int unsigned CSUM_W           = splitrx_meta_pkg::META_CSUM_W,
+    // Width of m_meta_tuple in bits (splitrx_meta_pkg::meta_tuple_t, the layout above).
+    localparam int unsigned TUPLE_W          = splitrx_meta_pkg::META_TUPLE_W
 ) (
     input  logic              clk,
     input  logic              rst,
@@ -167,8 +190,9 @@ module rx_parser #(
     output logic [15:0]       m_axis_tuser,   // frame length in bytes, on every beat
 
     // ---- per-frame records, sidebands of m_axis (layouts above) ----
-    output logic [HDR_W-1:0]  m_meta_hdr,     // with every beat of the frame
-    output logic [CSUM_W-1:0] m_meta_csum     // with the frame's tlast beat
+    output logic [HDR_W-1:0]   m_meta_hdr,    // with every beat of the frame
+    output logic [TUPLE_W-1:0] m_meta_tuple,  // with every beat of the frame
+    output logic [CSUM_W-1:0]  m_meta_csum    // with the frame's tlast beat
 );
 
     import splitrx_records_pkg::*;
@@ -181,6 +205,8 @@ module rx_parser #(
     localparam int unsigned MF_PTR_W  = MF_AW + 1;
     localparam int unsigned POS_W     = 18;   // byte positions: 16-bit lengths plus headers
     localparam int unsigned EXT_W     = 4;    // extension header count
+    localparam int unsigned TCAP_FIRST = 2;   // first frame word (8 bytes) in the capture register
+    localparam int unsigned TCAP_WORDS = 6;   // frame words 2..7: bytes 16..63
 
     localparam logic [15:0] ETH_P_IPV4    = 16'h0800;
     localparam logic [15:0] ETH_P_IPV6    = 16'h86DD;
@@ -232,12 +258,14 @@ module rx_parser #(
     // Records
     // ---------------------------------------------------------------------------------------
     // m_meta_hdr and m_meta_csum: one definition, shared with rx_dma.
-    typedef splitrx_meta_pkg::meta_hdr_t  hdr_t;
-    typedef splitrx_meta_pkg::meta_csum_t csum_t;
+    typedef splitrx_meta_pkg::meta_hdr_t   hdr_t;
+    typedef splitrx_meta_pkg::meta_csum_t  csum_t;
+    typedef splitrx_meta_pkg::meta_tuple_t tuple_t;
 
     // What the checksum verdict and the output register need of a frame's record.
     typedef struct packed {
         hdr_t        hdr;
+        tuple_t      tup;
         logic [15:0] len;           // frame length (s_axis_tuser)
         logic        ip4_chk;       // check the IPv4 header checksum
         logic        l4_chk;        // check the TCP/UDP checksum (with l4_const)
@@ -257,7 +285,7 @@ module rx_parser #(
         logic [15:0] ps_hi;
     } meta_t;
 
-    if ($bits(hdr_t) != 75 || $bits(csum_t) != 20) begin : g_check_layout
+    if ($bits(hdr_t) != 75 || $bits(csum_t) != 20 || $bits(tuple_t) != 293) begin : g_check_layout
         $fatal(0, "rx_parser: splitrx_meta_pkg differs from the layout documented here (%m)");
     end
 
@@ -274,6 +302,7 @@ module rx_parser #(
     logic [71:0]       mem      [DEPTH_BEATS];   // {tkeep, tdata} per beat (unreset)
     logic              last_mem [DEPTH_BEATS];   // tlast per beat
     logic [63:0]       hbuf     [HDR_WORDS];     // first MAX_HDR_BYTES bytes of the frame
+    logic [63:0]       tcap     [TCAP_WORDS];    // frame bytes 16..63 (the IP addresses)
 
     logic              in_ready_q;               // out of reset
     logic              in_mid_q, in_mid_d;       // inside a frame (its first beat taken)
@@ -327,6 +356,9 @@ module rx_parser #(
         if (hb_we) begin
             hbuf[hb_waddr] <= s_axis_tdata;
         end
+        if (hb_we && 32'(hb_waddr) >= TCAP_FIRST && 32'(hb_waddr) < TCAP_FIRST + TCAP_WORDS) begin
+            tcap[3'(32'(hb_waddr) - TCAP_FIRST)] <= s_axis_tdata;
+        end
         if (start) begin
             flen_q <= s_axis_tuser;
         end
@@ -341,7 +373,7 @@ module rx_parser #(
         S_IPV4,   // pos: IPv4 header
         S_IPV6,   // pos: IPv6 header
         S_EXT,    // pos: IPv6 extension header of type nh
-        S_TCP,    // pos: TCP header + 12 (the data offset byte)
+        S_TCP,    // pos: TCP header (ports at +0, data offset at +12)
         S_UDP,    // pos: UDP header
         S_DONE    // record complete, waiting for room in the record FIFO
     } state_t;
@@ -358,6 +390,9 @@ module rx_parser #(
         logic [15:0]      ps_hi;
         logic             segleft;    // IPv6 routing header with segments left > 0
         logic             udp0;       // UDP checksum field is 0
+        logic [POS_W-1:0] tup_end;    // end of the IP addresses (0: not IP)
+        logic [15:0]      sport;      // TCP/UDP ports (0 until the L4 header is found)
+        logic [15:0]      dport;
     } parse_t;
 
     state_t           state_q, state_d, step_state;
@@ -367,9 +402,9 @@ module rx_parser #(
     logic [POS_W-1:0] flen;          // frame length
     logic [POS_W-1:0] rcv_bytes;     // header buffer bytes written (whole words)
     logic [HB_AW-1:0] widx;
-    logic [127:0]     win2;          // two header buffer words from pos_q's word
-    logic [79:0]      win;           // 10 bytes from pos_q
-    logic [7:0]       b [10];        // b[k] = frame byte pos_q + k
+    logic [191:0]     win3;          // three header buffer words from pos_q's word
+    logic [111:0]     win;           // 14 bytes from pos_q
+    logic [7:0]       b [14];        // b[k] = frame byte pos_q + k
     logic [15:0]      et, et_next;
     logic [POS_W-1:0] hlen;
     logic [12:0]      foff;
@@ -416,9 +451,9 @@ module rx_parser #(
         flen      = POS_W'(flen_q);
         rcv_bytes = {(POS_W - HB_AW - 4)'(0), hb_words_q, 3'b000};
         widx      = pos_q[3 +: HB_AW];
-        win2      = {hbuf[widx + 1'b1], hbuf[widx]};
-        win       = win2[{1'b0, pos_q[2:1], 4'b0000} +: 80];   // positions are even
-        for (int k = 0; k < 10; k++) begin
+        win3      = {hbuf[widx + HB_AW'(2)], hbuf[widx + 1'b1], hbuf[widx]};
+        win       = win3[{2'b00, pos_q[2:1], 4'b0000} +: 112];  // positions are even
+        for (int k = 0; k < 14; k++) begin
             b[k] = win[8 * k +: 8];
         end
         et      = {b[0], b[1]};
@@ -477,6 +512,7 @@ module rx_parser #(
                         step_pr.ip4_hi       = 16'(pos_q + hlen);
                         step_pr.ps_lo        = 16'(pos_q + 12);
                         step_pr.ps_hi        = 16'(pos_q + 20);
+                        step_pr.tup_end      = pos_q + 20;
                         l3_disp = 1'b1;
                         l3_nol4 = foff != '0;                     // a non-first fragment
                         l3_at   = pos_q + hlen;
@@ -500,6 +536,7 @@ module rx_parser #(
                         step_pr.ip_end      = pos_q + 40 + POS_W'({b[4], b[5]});
                         step_pr.ps_lo       = 16'(pos_q + 8);
                         step_pr.ps_hi       = 16'(pos_q + 40);
+                        step_pr.tup_end     = pos_q + 40;
                         step_pr.nh          = b[6];
                         step_pos            = pos_q + 40;
                         if (is_ext(b[6])) begin
@@ -555,22 +592,24 @@ module rx_parser #(
             end
 
             S_TCP: begin
-                hlen = POS_W'({b[0][7:4], 2'b00});
-                if (pos_q + 8 > pr_q.ip_end) begin               // 20 B not in the payload
+                hlen = POS_W'({b[12][7:4], 2'b00});
+                if (pos_q + 20 > pr_q.ip_end) begin              // 20 B not in the payload
                     step_pr.hdr.malformed = 1'b1;
                     step_state = S_DONE;
-                end else if (pos_q + 8 > MAX_POS) begin           // 20 B do not fit
+                end else if (pos_q + 20 > MAX_POS) begin          // 20 B do not fit
                     step_pr.hdr.hdr_overflow = 1'b1;
                     step_state = S_DONE;
-                end else if (have(pos_q + 1, rcv_bytes, rcv_done_q)) begin
+                end else if (have(pos_q + 13, rcv_bytes, rcv_done_q)) begin
                     step_state = S_DONE;
-                    if (b[0][7:4] < 4'd5 || pos_q - POS_W'(12) + hlen > pr_q.ip_end) begin
+                    if (b[12][7:4] < 4'd5 || pos_q + hlen > pr_q.ip_end) begin
                         step_pr.hdr.malformed = 1'b1;
-                    end else if (pos_q - POS_W'(12) + hlen > MAX_POS) begin
+                    end else if (pos_q + hlen > MAX_POS) begin
                         step_pr.hdr.hdr_overflow = 1'b1;
                     end else begin
                         step_pr.hdr.l4_ok  = 1'b1;
-                        step_pr.hdr.l4_end = 16'(pos_q - POS_W'(12) + hlen);
+                        step_pr.hdr.l4_end = 16'(pos_q + hlen);
+                        step_pr.sport      = {b[0], b[1]};
+                        step_pr.dport      = {b[2], b[3]};
                     end
                 end
             end
@@ -586,6 +625,8 @@ module rx_parser #(
                     step_pr.udp0       = {b[6], b[7]} == 16'd0;
                     step_pr.hdr.l4_ok  = 1'b1;
                     step_pr.hdr.l4_end = 16'(pos_q + 8);
+                    step_pr.sport      = {b[0], b[1]};
+                    step_pr.dport      = {b[2], b[3]};
                     step_state = S_DONE;
                 end
             end
@@ -613,7 +654,7 @@ module rx_parser #(
                 if (!l3_nol4) begin
                     if (l3_nh == IPPROTO_TCP) begin
                         step_pr.hdr.l4_type = L4_TCP;
-                        step_pos   = l3_at + 12;
+                        step_pos   = l3_at;
                         step_state = S_TCP;
                     end else if (l3_nh == IPPROTO_UDP) begin
                         step_pr.hdr.l4_type = L4_UDP;
@@ -627,9 +668,9 @@ module rx_parser #(
         end
     end
 
-    // The record is pushed in the clock the parse ends (or later, if the FIFO was full); the
-    // FSM takes the next frame in that same clock.
-    assign fsm_end  = step_state == S_DONE;
+    // The record is pushed in the clock the parse ends (or later, if the FIFO was full or the IP
+    // addresses are not in yet); the FSM takes the next frame in that same clock.
+    assign fsm_end  = step_state == S_DONE && have(step_pr.tup_end, rcv_bytes, rcv_done_q);
     assign mf_push  = fsm_end && !mf_full;
     assign fsm_free = state_q == S_IDLE || mf_push;
 
@@ -650,10 +691,45 @@ module rx_parser #(
         end
     end
 
+    // RSS tuple of the frame whose parse ends: addresses from the capture register (frame byte
+    // 16 + k is cap[k]), at the L3 start the VLAN tags give, ports from the parse.
+    logic [7:0] cap [8 * TCAP_WORDS];
+    tuple_t     tup_in;
+    always_comb begin
+        logic [5:0] a4, a6;   // capture index of the IPv4 / IPv6 source address
+        for (int k = 0; k < int'(8 * TCAP_WORDS); k++) begin
+            cap[k] = tcap[k / 8][8 * (k % 8) +: 8];
+        end
+        a4 = 6'(step_pr.hdr.l2_end - 16'd4);    // L3 start + 12 - 16
+        a6 = 6'(step_pr.hdr.l2_end - 16'd8);    // L3 start + 8 - 16
+        tup_in = '0;
+        if (step_pr.hdr.l3_type == L3_IPV4 || step_pr.hdr.l3_type == L3_IPV6) begin
+            tup_in.is_ip   = 1'b1;
+            tup_in.is_ipv6 = step_pr.hdr.l3_type == L3_IPV6;
+            tup_in.is_tcp  = step_pr.hdr.l4_ok && step_pr.hdr.l4_type == L4_TCP;
+            tup_in.is_udp  = step_pr.hdr.l4_ok && step_pr.hdr.l4_type == L4_UDP;
+            tup_in.is_frag = step_pr.hdr.fragment;
+            tup_in.src_port = step_pr.sport;
+            tup_in.dst_port = step_pr.dport;
+            if (step_pr.hdr.l3_type == L3_IPV6) begin
+                for (int j = 0; j < 16; j++) begin
+                    tup_in.src_addr[127 - 8 * j -: 8] = cap[a6 + 6'(j)];
+                    tup_in.dst_addr[127 - 8 * j -: 8] = cap[a6 + 6'(16 + j)];
+                end
+            end else begin
+                for (int j = 0; j < 4; j++) begin
+                    tup_in.src_addr[31 - 8 * j -: 8] = cap[a4 + 6'(j)];
+                    tup_in.dst_addr[31 - 8 * j -: 8] = cap[a4 + 6'(4 + j)];
+                end
+            end
+        end
+    end
+
     // Record FIFO entry of the frame whose parse ends.
     always_comb begin
         mf_in              = '0;
         mf_in.fin.hdr      = step_pr.hdr;
+        mf_in.fin.tup      = tup_in;
         mf_in.fin.len      = flen_q;
         mf_in.fin.ip4_chk  = step_pr.hdr.l3_type == L3_IPV4;
         mf_in.fin.l4_chk   = step_pr.hdr.l4_ok && !step_pr.hdr.fragment && !step_pr.segleft &&
@@ -717,6 +793,7 @@ module rx_parser #(
     logic [7:0]        m_keep_q;
     logic              m_last_q;
     hdr_t              m_hdr_q;                // record of the frame the beat in M belongs to
+    tuple_t            m_tup_q;
     logic [15:0]       m_len_q;
     csum_t             m_csum_q;
     logic [31:0]       acc_cc_q, acc_ip4_q, acc_l4_q;  // sums up to the beat in M
@@ -830,6 +907,7 @@ module rx_parser #(
             acc_l4_q  <= acc_l4_n;
             if (p_first_q) begin
                 m_hdr_q <= p_meta_q.hdr;
+                m_tup_q <= p_meta_q.tup;
                 m_len_q <= p_meta_q.len;
             end
             if (p_last_q) begin
@@ -886,6 +964,7 @@ module rx_parser #(
     assign m_axis_tlast  = m_last_q;
     assign m_axis_tuser  = m_len_q;
     assign m_meta_hdr    = m_hdr_q;
+    assign m_meta_tuple  = m_tup_q;
     assign m_meta_csum   = m_csum_q;
 
 endmodule

@@ -3,11 +3,17 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-// Placement engine: takes each frame from the parser, asks rx_steer for its queue, applies
-// the per-frame checks of docs/dma.md, plans the frame over the queue's cached descriptors
-// (groups, mergeable, too long), writes the header to the header buffer and the rest at its
-// stream positions (TLPs cut at buffer ends and Max Payload Size, which also keeps them inside
-// 4 KiB pages), then hands the completion record to rx_cpl_wr and pops the descriptors.
+// Placement engine: takes each frame from the parser, asks rss_toeplitz for its RSS hash and
+// queue and then rx_steer for its queue, applies the per-frame checks of docs/dma.md, plans
+// the frame over the queue's cached descriptors (groups, mergeable, too long), writes the
+// header to the header buffer and the rest at its stream positions (TLPs cut at buffer ends
+// and Max Payload Size, which also keeps them inside 4 KiB pages), then hands the completion
+// record to rx_cpl_wr and pops the descriptors.
+//
+// RSS: the hash of a frame is asked for as soon as its first beat waits at the input, which is
+// while the previous frame is still being written when frames queue up; its result waits in
+// rss_toeplitz's output register until the frame's steering request takes it (the RSS queue
+// goes with the request, the hash and type into the completion).
 //
 // Frame bytes go through a byte accumulator: 8 bytes in per clock, up to 32 out per TLP beat.
 // Each segment (a run of the frame inside one buffer) starts with the accumulator shifted by
@@ -30,8 +36,19 @@ module rx_place #(
     output logic                 s_axis_frame_tready,
     input  wire                  s_axis_frame_tlast,
     input  wire [15:0]           s_axis_frame_tuser,
-    input  wire [splitrx_meta_pkg::META_HDR_W-1:0]  s_meta_hdr,
-    input  wire [splitrx_meta_pkg::META_CSUM_W-1:0] s_meta_csum,
+    input  wire [splitrx_meta_pkg::META_HDR_W-1:0]   s_meta_hdr,
+    input  wire [splitrx_meta_pkg::META_TUPLE_W-1:0] s_meta_tuple,
+    input  wire [splitrx_meta_pkg::META_CSUM_W-1:0]  s_meta_csum,
+
+    // RSS lookup (rss_toeplitz): the frame's tuple in, hash, type and queue out
+    output logic                 rss_req_valid,
+    input  wire                  rss_req_ready,
+    output logic [splitrx_meta_pkg::META_TUPLE_W-1:0] rss_req_tuple,
+    input  wire                  rss_res_valid,
+    output logic                 rss_res_ready,
+    input  wire [31:0]           rss_res_hash,
+    input  wire [$clog2(splitrx_records_pkg::RSS_TYPE_COUNT)-1:0] rss_res_type,
+    input  wire [5:0]            rss_res_queue,
 
     // Steering lookup
     output logic                 steer_req_valid,
@@ -39,6 +56,7 @@ module rx_place #(
     output logic [47:0]          steer_req_mac,          // [47:40] = first byte on the wire
     output logic                 steer_req_vlan_present,
     output logic [11:0]          steer_req_vlan_id,
+    output logic [5:0]           steer_req_rss_queue,
     input  wire                  steer_res_valid,
     output logic                 steer_res_ready,
     input  wire                  steer_res_drop,         // filtered
@@ -109,6 +127,7 @@ module rx_place #(
 
     localparam int QW = $clog2(NQ);
     localparam int DW = $clog2(DEPTH);
+    localparam int RSS_TYPE_W = $clog2(RSS_TYPE_COUNT);
     localparam int BEAT_BYTES = AXIS_W / 8;
     localparam int ACC_BYTES = 2 * BEAT_BYTES;
     // a beat is taken only if the accumulator still has room for it and a segment's pad
@@ -152,6 +171,9 @@ module rx_place #(
     logic           qvalid_q, qvalid_d;     // the frame has a queue of this NIC
     rx_desc_t       d0_q, d0_d;             // first descriptor
     logic           abort_q, abort_d;       // queue reset while the frame was being placed
+    logic [31:0]    rss_hash_q, rss_hash_d;
+    logic [RSS_TYPE_W-1:0] rss_type_q, rss_type_d;
+    logic           rss_asked_q, rss_asked_d;  // control: the waiting first beat's hash is asked
 
     // segments
     logic           hdr_pend_q, hdr_pend_d; // the header segment comes next
@@ -242,6 +264,8 @@ module rx_place #(
                           | 16'((ok && split_want_q && !split_q) ? CPL_FLAGS_HDR_OVERFLOW : 0);
         m_rec.csum        = csum_q.csum;
         m_rec.csum_status = {4'd0, csum_q.l4_csum, csum_q.ip4_csum};
+        m_rec.rss_hash    = rss_hash_q;
+        m_rec.rss_type    = 8'(rss_type_q);
         m_rec_valid       = (state_q == ST_CPL) && !abort_q;
         m_rec_q           = q_q;
     end
@@ -313,6 +337,8 @@ module rx_place #(
         qvalid_d     = qvalid_q;
         d0_d         = d0_q;
         abort_d      = abort_q;
+        rss_hash_d   = rss_hash_q;
+        rss_type_d   = rss_type_q;
         hdr_pend_d   = hdr_pend_q;
         sk_d         = sk_q;
         soff_d       = soff_q;
@@ -325,6 +351,7 @@ module rx_place #(
 
         s_axis_frame_tready = 1'b0;
         steer_req_valid     = 1'b0;
+        rss_res_ready       = 1'b0;
         steer_res_ready     = 1'b0;
         pop                 = 1'b0;
         pop_q               = q_q;
@@ -350,14 +377,18 @@ module rx_place #(
 
         unique case (state_q)
             ST_IDLE: begin
-                len_d     = s_axis_frame_tuser;
-                meta_d    = meta_in;
-                in_done_d = 1'b0;
-                abort_d   = 1'b0;
-                wait_d    = '0;
-                steer_req_valid = s_axis_frame_tvalid;
-                if (s_axis_frame_tvalid && steer_req_ready) begin
-                    state_d = ST_STEER;
+                len_d      = s_axis_frame_tuser;
+                meta_d     = meta_in;
+                in_done_d  = 1'b0;
+                abort_d    = 1'b0;
+                wait_d     = '0;
+                rss_hash_d = rss_res_hash;
+                rss_type_d = rss_res_type;
+                // the RSS result of this frame goes with its steering request
+                steer_req_valid = s_axis_frame_tvalid && rss_res_valid;
+                if (s_axis_frame_tvalid && rss_res_valid && steer_req_ready) begin
+                    rss_res_ready = 1'b1;
+                    state_d       = ST_STEER;
                 end
             end
             ST_STEER: begin
@@ -611,6 +642,24 @@ module rx_place #(
         end
         steer_req_vlan_present = meta_in.vlan;
         steer_req_vlan_id      = meta_in.vlan_tci[11:0];
+        steer_req_rss_queue    = rss_res_queue;
+    end
+
+    // RSS request, once per frame, as soon as its first beat waits at the input: in IDLE, or
+    // once the frame being placed has taken its last beat. Done until the steering request
+    // takes the result.
+    assign rss_req_valid = s_axis_frame_tvalid && (state_q == ST_IDLE || in_done_q)
+                        && !rss_asked_q;
+    assign rss_req_tuple = s_meta_tuple;
+
+    always_comb begin
+        rss_asked_d = rss_asked_q;
+        if (rss_req_valid && rss_req_ready) begin
+            rss_asked_d = 1'b1;
+        end
+        if (rss_res_ready) begin
+            rss_asked_d = 1'b0;
+        end
     end
 
     assign busy   = state_q != ST_IDLE && state_q != ST_STEER;
@@ -618,15 +667,17 @@ module rx_place #(
 
     always_ff @(posedge clk) begin
         if (rst) begin
-            state_q   <= ST_IDLE;
-            fill_q    <= '0;
-            in_done_q <= 1'b0;
-            abort_q   <= 1'b0;
+            state_q     <= ST_IDLE;
+            fill_q      <= '0;
+            in_done_q   <= 1'b0;
+            abort_q     <= 1'b0;
+            rss_asked_q <= 1'b0;
         end else begin
-            state_q   <= state_d;
-            fill_q    <= fill_d;
-            in_done_q <= in_done_d;
-            abort_q   <= abort_d;
+            state_q     <= state_d;
+            fill_q      <= fill_d;
+            in_done_q   <= in_done_d;
+            abort_q     <= abort_d;
+            rss_asked_q <= rss_asked_d;
         end
         q_q          <= q_d;
         len_q        <= len_d;
@@ -646,6 +697,8 @@ module rx_place #(
         reason_q     <= reason_d;
         qvalid_q     <= qvalid_d;
         d0_q         <= d0_d;
+        rss_hash_q   <= rss_hash_d;
+        rss_type_q   <= rss_type_d;
         hdr_pend_q   <= hdr_pend_d;
         sk_q         <= sk_d;
         soff_q       <= soff_d;

@@ -4,8 +4,9 @@
 `default_nettype none
 
 // splitrx core, all in the PCIe user clock domain: frames from the clock-crossing FIFO
-// through the packet FIFO, the header parser and the RX DMA engine to the Xilinx UltraScale+ PCIe user
-// interface (RQ/RC/CQ/CC, 256-bit at 250 MHz), with the register block and counters.
+// through the packet FIFO, the header parser and the RX DMA engine (with RSS and steering) to
+// the Xilinx UltraScale+ PCIe user interface (RQ/RC/CQ/CC, 256-bit at 250 MHz), with the
+// register block and counters.
 //
 // PCIe port naming and the one-bit tready: see splitrx_top.
 module splitrx_core #(
@@ -224,8 +225,9 @@ module splitrx_core #(
     logic [7:0]  parsed_tkeep;
     logic        parsed_tvalid, parsed_tready, parsed_tlast;
     logic [15:0] parsed_tuser;
-    logic [splitrx_meta_pkg::META_HDR_W-1:0]  meta_hdr;
-    logic [splitrx_meta_pkg::META_CSUM_W-1:0] meta_csum;
+    logic [splitrx_meta_pkg::META_HDR_W-1:0]   meta_hdr;
+    logic [splitrx_meta_pkg::META_TUPLE_W-1:0] meta_tuple;
+    logic [splitrx_meta_pkg::META_CSUM_W-1:0]  meta_csum;
 
     rx_parser parser_inst (
         .clk, .rst,
@@ -242,7 +244,77 @@ module splitrx_core #(
         .m_axis_tlast(parsed_tlast),
         .m_axis_tuser(parsed_tuser),
         .m_meta_hdr(meta_hdr),
+        .m_meta_tuple(meta_tuple),
         .m_meta_csum(meta_csum)
+    );
+
+    // ---------------------------------------------------------------- RSS
+    // The whole IPv6 4-tuple in one hash cycle: a result 3 clocks after the request.
+    localparam int RSS_BYTES_PER_CYCLE = 36;
+    localparam int RSS_TYPE_W = $clog2(splitrx_records_pkg::RSS_TYPE_COUNT);
+
+    logic        rss_req_valid, rss_req_ready, rss_res_valid, rss_res_ready;
+    logic        rss_eng_req_ready;
+    logic [splitrx_meta_pkg::META_TUPLE_W-1:0] rss_req_tuple;
+    splitrx_meta_pkg::meta_tuple_t rss_tuple;
+    logic [31:0] rss_res_hash;
+    logic [RSS_TYPE_W-1:0] rss_res_type;
+    logic [5:0]  rss_res_queue;
+    logic [319:0] rss_key;
+    logic [7:0]  ind_clr_q;      // entries cleared since reset; bit 7: all 128 done
+    logic        ind_wr_en;
+    logic [6:0]  ind_wr_addr;
+    logic [5:0]  ind_wr_queue;
+
+    assign rss_tuple = splitrx_meta_pkg::meta_tuple_t'(rss_req_tuple);
+
+    // RSS_KEY[i] holds key bytes 4i..4i+3, byte 4i in bits 31:24; key byte 0 is key[319:312].
+    for (genvar i = 0; i < 10; i++) begin : gen_rss_key
+        assign rss_key[319 - 32*i -: 32] = hwif_out.RSS_KEY[i].bytes.value;
+    end
+
+    // rss_toeplitz does not reset its indirection table: the 128 clocks after reset write every
+    // entry 0 (RSS_INDIR writes then, which no host can make so early, would be lost) and hold
+    // RSS requests until then.
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            ind_clr_q <= '0;
+        end else if (!ind_clr_q[7]) begin
+            ind_clr_q <= ind_clr_q + 8'd1;
+        end
+    end
+
+    assign ind_wr_en     = !ind_clr_q[7] || hwif_out.RSS_INDIR.write.value;
+    assign ind_wr_addr   = ind_clr_q[7] ? hwif_out.RSS_INDIR.index.value : ind_clr_q[6:0];
+    assign ind_wr_queue  = ind_clr_q[7] ? hwif_out.RSS_INDIR.queue.value : 6'd0;
+    assign rss_req_ready = rss_eng_req_ready && ind_clr_q[7];
+
+    rss_toeplitz #(
+        .Q_W(6),
+        .BYTES_PER_CYCLE(RSS_BYTES_PER_CYCLE)
+    ) rss_inst (
+        .clk, .rst,
+        .key(rss_key),
+        .udp_4tuple(hwif_out.RSS_CTRL.udp_4tuple.value),
+        .ind_wr_en,
+        .ind_wr_addr,
+        .ind_wr_queue,
+        .s_req_valid(rss_req_valid && ind_clr_q[7]),
+        .s_req_ready(rss_eng_req_ready),
+        .s_req_is_ip(rss_tuple.is_ip),
+        .s_req_is_ipv6(rss_tuple.is_ipv6),
+        .s_req_is_tcp(rss_tuple.is_tcp),
+        .s_req_is_udp(rss_tuple.is_udp),
+        .s_req_is_frag(rss_tuple.is_frag),
+        .s_req_src_addr(rss_tuple.src_addr),
+        .s_req_dst_addr(rss_tuple.dst_addr),
+        .s_req_src_port(rss_tuple.src_port),
+        .s_req_dst_port(rss_tuple.dst_port),
+        .m_res_valid(rss_res_valid),
+        .m_res_ready(rss_res_ready),
+        .m_res_hash(rss_res_hash),
+        .m_res_rss_type(rss_res_type),
+        .m_res_queue(rss_res_queue)
     );
 
     // ---------------------------------------------------------------- steering
@@ -250,6 +322,7 @@ module splitrx_core #(
 
     logic        steer_req_valid, steer_req_ready, steer_req_vlan_present;
     logic [47:0] steer_req_mac;
+    logic [5:0]  steer_req_rss_queue;
     logic [11:0] steer_req_vlan_id;
     logic        steer_res_valid, steer_res_ready, steer_res_drop;
     logic [5:0]  steer_res_queue;
@@ -275,7 +348,7 @@ module splitrx_core #(
         .s_req_dst_mac(steer_req_mac),
         .s_req_vlan_present(steer_req_vlan_present),
         .s_req_vlan_id(steer_req_vlan_id),
-        .s_req_rss_queue(6'd0),  // RSS over host queues: queue 0 until RSS is wired in
+        .s_req_rss_queue(steer_req_rss_queue),
         .m_res_valid(steer_res_valid),
         .m_res_ready(steer_res_ready),
         .m_res_queue(steer_res_queue),
@@ -354,6 +427,7 @@ module splitrx_core #(
         .s_axis_frame_tlast(parsed_tlast),
         .s_axis_frame_tuser(parsed_tuser),
         .s_meta_hdr(meta_hdr),
+        .s_meta_tuple(meta_tuple),
         .s_meta_csum(meta_csum),
         .m_axis_req_tdata(dma_req_tdata),
         .m_axis_req_tkeep(dma_req_tkeep),
@@ -376,9 +450,11 @@ module splitrx_core #(
         .cfg_desc_wait(hwif_out.DMA_DESC_WAIT.cycles.value),
         .cfg_cpl_flush(hwif_out.DMA_CPL_FLUSH.cycles.value),
         .cfg_rd_timeout(hwif_out.DMA_RD_TIMEOUT.cycles_x256.value),
+        .rss_req_valid, .rss_req_ready, .rss_req_tuple, .rss_res_valid, .rss_res_ready,
+        .rss_res_hash, .rss_res_type, .rss_res_queue,
         .steer_req_valid, .steer_req_ready, .steer_req_mac, .steer_req_vlan_present,
-        .steer_req_vlan_id, .steer_res_valid, .steer_res_ready, .steer_res_drop,
-        .steer_res_queue,
+        .steer_req_vlan_id, .steer_req_rss_queue, .steer_res_valid, .steer_res_ready,
+        .steer_res_drop, .steer_res_queue,
         .irq_valid, .irq_ready, .irq_vector,
         .q_desc_head, .q_cpl_tail, .q_error, .q_error_code, .q_quiescent,
         .ev_delivered, .ev_delivered_bytes, .ev_drop, .ev_drop_reason,

@@ -31,8 +31,23 @@ package splitrx_meta_pkg;
         logic [15:0] csum;      // [15:0]  CHECKSUM_COMPLETE sum of bytes 14..end
     } meta_csum_t;
 
-    localparam int META_HDR_W  = $bits(meta_hdr_t);
-    localparam int META_CSUM_W = $bits(meta_csum_t);
+    // RSS tuple (rss_toeplitz's request): valid with every beat of the frame, like the header
+    // record. All zero unless is_ip; addresses in network order, IPv4 in [31:0].
+    typedef struct packed {
+        logic         is_ip;     // [292] an IPv4 or IPv6 header was parsed (l3_type IPV4/IPV6)
+        logic         is_ipv6;   // [291] ... IPv6
+        logic         is_tcp;    // [290] a TCP header was found (l4_ok, l4_type TCP)
+        logic         is_udp;    // [289] a UDP header was found (l4_ok, l4_type UDP)
+        logic         is_frag;   // [288] IP fragment (the header record's fragment bit)
+        logic [127:0] src_addr;  // [287:160] IP source address
+        logic [127:0] dst_addr;  // [159:32]  IP destination address
+        logic [15:0]  src_port;  // [31:16]   TCP/UDP source port (0 unless is_tcp or is_udp)
+        logic [15:0]  dst_port;  // [15:0]    TCP/UDP destination port
+    } meta_tuple_t;
+
+    localparam int META_HDR_W   = $bits(meta_hdr_t);
+    localparam int META_CSUM_W  = $bits(meta_csum_t);
+    localparam int META_TUPLE_W = $bits(meta_tuple_t);
 
 endpackage
 

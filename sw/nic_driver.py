@@ -337,6 +337,42 @@ class NicDriver:
             regmap.STEER_COMMIT.offset, regmap.STEER_COMMIT.fields["commit"].put(1)
         )
 
+    async def set_rss(
+        self, key: bytes, indirection: Sequence[int], udp_4tuple: bool = False
+    ) -> None:
+        """Program receive-side scaling: the Toeplitz ``key`` (``CAP_TABLES.rss_key_bytes``
+        bytes, in the order RSS lists them, e.g. ``model.rss.MS_VERIFICATION_KEY``), the
+        ``indirection`` table (``CAP_TABLES.rss_entries`` queues: entry ``hash % entries`` is
+        the queue of broadcast, multicast and promiscuous unicast frames) and whether UDP is
+        hashed over its ports too (``udp_4tuple``; TCP always is, fragments never). Every
+        completion then carries the frame's hash and its type. Everything is checked before
+        anything is written."""
+        caps = self._caps()
+        if len(key) != caps.rss_key_bytes:
+            raise ValueError(f"RSS key of {len(key)} bytes: the device takes {caps.rss_key_bytes}")
+        if len(key) != regmap.RSS_KEY_COUNT * regmap.RSS_KEY_STRIDE:
+            raise DriverError(f"register map holds {regmap.RSS_KEY_COUNT} RSS_KEY words")
+        table = [int(q) for q in indirection]
+        if len(table) != caps.rss_entries:
+            raise ValueError(
+                f"indirection table of {len(table)} entries: the device has {caps.rss_entries}"
+            )
+        bad = [q for q in table if not 0 <= q < caps.rx_queues]
+        if bad:
+            raise ValueError(f"indirection names queue {bad[0]}: the device has {caps.rx_queues}")
+        f = regmap.RSS_INDIR.fields
+        for i in range(regmap.RSS_KEY_COUNT):
+            word = int.from_bytes(key[4 * i : 4 * i + 4], "big")  # byte 4i in bits 31:24
+            await self.regs.write32(regmap.RSS_KEY_OFFSET + i * regmap.RSS_KEY_STRIDE, word)
+        await self.regs.write32(
+            regmap.RSS_CTRL.offset, regmap.RSS_CTRL.fields["udp_4tuple"].put(int(udp_4tuple))
+        )
+        for index, queue in enumerate(table):
+            await self.regs.write32(
+                regmap.RSS_INDIR.offset,
+                f["queue"].put(queue) | f["index"].put(index) | f["write"].put(1),
+            )
+
     async def read_counter64(
         self, regfile: regmap.RegFile, index: int = 0, counter: str | None = None
     ) -> int:

@@ -52,6 +52,7 @@ _CORE = (
     "rx_fifo",
     "rx_parser",
     "rx_steer",
+    "rss_toeplitz",
     "rx_desc_cache",
     "rx_place",
     "rx_cpl_wr",

@@ -22,6 +22,7 @@ from scapy.layers.l2 import Ether
 from model.hostmem import POISON_BYTE
 from model.nic_model import QueueConfig, QueueState, predict_frame
 from model.records import DescFlags, RxDescriptor
+from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import NicDriver, RxDone, RxQueue
 from tb.common import deadline
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
@@ -241,14 +242,18 @@ async def stocked_owner(
     return o
 
 
-def check_delivery(h: PcieHarness, o: Owner, r: RxDone, exact: bool) -> None:
+def check_delivery(
+    h: PcieHarness, o: Owner, r: RxDone, exact: bool, rss: RssConfig = RSS_RESET
+) -> None:
     """The completion and the bytes in memory are the model's for the owner's next frame
-    (``exact``), or for one of its next frames (an owner whose frames may drop)."""
+    (``exact``), or for one of its next frames (an owner whose frames may drop), on a NIC
+    with RSS settings ``rss`` (default: as out of reset)."""
     while o.matched < len(o.frames):
         frame = o.frames[o.matched]
         o.matched += 1
         meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
-        want = predict_frame(cfg_of(o.q), QueueState(desc_tail=len(r.descs)), r.descs, frame, meta)
+        st = QueueState(desc_tail=len(r.descs))
+        want = predict_frame(cfg_of(o.q), st, r.descs, frame, meta, rss)
         assert want.completion is not None
         ok = r.cpl == replace(want.completion, phase=r.cpl.phase) and all(
             h.mem.read(addr, len(data)) == data for addr, data in want.data_writes

@@ -60,7 +60,14 @@ def reference(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
     """What rx_parser must report for ``frame`` (FCS excluded), from scapy's field decoding and
     the parse rules of rtl/rx_parser.sv. Each header: its minimum size must lie inside the frame
     (the IP payload for extension and L4 headers), else malformed; inside MAX_HDR_BYTES, else
-    overflow; then its fields are checked (malformed) and its end (overflow)."""
+    overflow; then its fields are checked (malformed) and its end (overflow). The RSS tuple:
+    the IP header's addresses and the TCP/UDP header's ports as scapy decodes them."""
+    m = _headers(frame, max_hdr, max_ext)
+    _tuple(m, frame)
+    return m
+
+
+def _headers(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
     m = Meta(csum=ones_sum(frame[14:]))
     n = len(frame)
     if n < 14:
@@ -82,6 +89,40 @@ def reference(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
     elif et == 0x86DD:
         _ipv6(m, frame, l3, max_hdr, max_ext)
     return m
+
+
+def _tuple(m: Meta, frame: bytes) -> None:
+    """The RSS tuple fields of ``m``, once its header record is final."""
+    l3 = m.l2_end
+    if m.l3_type == L3Type.IPV4:
+        ip = IP(frame[l3 : l3 + 20])
+        src, dst = ipaddress.IPv4Address(ip.src).packed, ipaddress.IPv4Address(ip.dst).packed
+    elif m.l3_type == L3Type.IPV6:
+        ip6 = IPv6(frame[l3 : l3 + 40])
+        src, dst = ipaddress.IPv6Address(ip6.src).packed, ipaddress.IPv6Address(ip6.dst).packed
+    else:
+        return
+    ports = None
+    if m.l4_ok:
+        l4 = m.l3_end
+        hdr = TCP(frame[l4 : l4 + 20]) if m.l4_type == L4Type.TCP else UDP(frame[l4 : l4 + 8])
+        ports = (hdr.sport, hdr.dport)
+    m.set_tuple(src, dst, ports)
+
+
+def scapy_tuple(frame: bytes) -> tuple[bytes, bytes, tuple[int, int] | None] | None:
+    """(source, destination address, (sport, dport) or None) from scapy's own dissection of
+    the whole frame (a check of reference() on frames scapy built untouched): the first IP or
+    IPv6 layer and the first TCP or UDP layer; None without an IP layer."""
+    pkt = Ether(frame)
+    if IP in pkt:
+        src, dst = (ipaddress.IPv4Address(a).packed for a in (pkt[IP].src, pkt[IP].dst))
+    elif IPv6 in pkt:
+        src, dst = (ipaddress.IPv6Address(a).packed for a in (pkt[IPv6].src, pkt[IPv6].dst))
+    else:
+        return None
+    l4 = pkt[TCP] if TCP in pkt else pkt[UDP] if UDP in pkt else None
+    return src, dst, None if l4 is None else (l4.sport, l4.dport)
 
 
 def _malformed_l3(m: Meta) -> Meta:

@@ -2,7 +2,7 @@
 """Host NIC driver against FakeNic: probe, queue programming (eight queues, each with its own
 placement settings), posting within the completion ring, phase-bit polling across laps,
 group completions that return several descriptors, per-queue and global counters,
-moderation and DMA settings, quiesce on STATUS.quiescent, errors, reset, close."""
+moderation, DMA and RSS settings, quiesce on STATUS.quiescent, errors, reset, close."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -31,10 +31,13 @@ from model.records import (
     L4Type,
     PlacementMode,
     QueueError,
+    RssType,
     RxCompletion,
     RxDescriptor,
     SplitLevel,
 )
+from model.rss import MS_VERIFICATION_KEY, RSS_RESET, RssConfig
+from model.steer import EMPTY, steer_frame
 from sw.nic_driver import (
     DriverError,
     NicDriver,
@@ -46,6 +49,7 @@ from sw.nic_driver import (
     RxDone,
     RxQueue,
 )
+from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 RID = 0x0100
 T = TypeVar("T")
@@ -133,7 +137,7 @@ def test_probe_reads_capabilities_from_the_register_map() -> None:
     caps = run(h.drv.probe())
     assert caps.id == regmap.ID.reset
     v = regmap.VERSION.fields
-    assert caps.version == (v["major"].reset, v["minor"].reset, v["patch"].reset) == (0, 2, 0)
+    assert caps.version == (v["major"].reset, v["minor"].reset, v["patch"].reset) == (0, 3, 0)
     assert caps.rx_queues == regmap.CAP_QUEUES.fields["rx_queues"].reset == 8
     assert caps.desc_cache == 32
     assert caps.msix_vectors == regmap.CAP_QUEUES.fields["msix_vectors"].reset
@@ -648,6 +652,125 @@ def test_set_dma_params_writes_only_what_it_is_given() -> None:
         assert h.nic.mmio_writes == writes and values() == [1000, 10, 3]
 
     run(go())
+
+
+# -- RSS ------------------------------------------------------------------------------------
+
+RSS_KEY_REGS = [regmap.RSS_KEY_OFFSET + i * regmap.RSS_KEY_STRIDE for i in range(10)]
+INDIR = regmap.RSS_INDIR.fields
+
+
+def test_rss_registers_out_of_reset_program_nothing() -> None:
+    h = Host()
+    assert [h.nic.read_now(a) for a in RSS_KEY_REGS] == [0] * 10
+    assert h.nic.read_now(regmap.RSS_CTRL.offset) == regmap.RSS_CTRL.reset == 0
+    assert h.nic.read_now(regmap.RSS_INDIR.offset) == 0
+    assert h.nic.rss_config() == RSS_RESET == RssConfig(bytes(40), False, (0,) * 128)
+
+
+def test_set_rss_writes_the_key_as_big_endian_words_the_control_and_every_entry() -> None:
+    h = Host()
+    table = [(7 * i + 3) % 8 for i in range(128)]
+
+    async def go() -> None:
+        await h.drv.probe()
+        writes = h.nic.mmio_writes
+        await h.drv.set_rss(MS_VERIFICATION_KEY, table, udp_4tuple=True)
+        assert h.nic.mmio_writes - writes == 10 + 1 + 128
+        words = [h.nic.read_now(a) for a in RSS_KEY_REGS]
+        assert words[0] == 0x6D5A56DA and words[9] == 0xBEAC01FA  # key byte 0 in bits 31:24
+        assert h.nic.read_now(regmap.RSS_CTRL.offset) == 1
+        last = h.nic.read_now(regmap.RSS_INDIR.offset)  # the last entry written; write reads 0
+        assert (INDIR["index"].get(last), INDIR["queue"].get(last)) == (127, table[127])
+        assert INDIR["write"].get(last) == 0
+        assert h.nic.rss_config() == RssConfig(MS_VERIFICATION_KEY, True, tuple(table))
+        await h.drv.set_rss(bytes(range(40)), [1] * 128)
+        assert h.nic.rss_config() == RssConfig(bytes(range(40)), False, (1,) * 128)
+
+    run(go())
+
+
+@pytest.mark.parametrize(
+    ("key", "table", "match"),
+    [
+        (bytes(39), [0] * 128, "key of 39 bytes"),
+        (MS_VERIFICATION_KEY, [0] * 127, "127 entries"),
+        (MS_VERIFICATION_KEY, [0] * 127 + [8], "queue 8"),
+        (MS_VERIFICATION_KEY, [-1] + [0] * 127, "queue -1"),
+    ],
+)
+def test_set_rss_refuses_a_bad_key_table_or_queue_and_writes_nothing(
+    key: bytes, table: list[int], match: str
+) -> None:
+    h = Host()
+
+    async def go() -> None:
+        await h.drv.probe()
+        writes = h.nic.mmio_writes
+        with pytest.raises(ValueError, match=match):
+            await h.drv.set_rss(key, table, udp_4tuple=True)
+        assert h.nic.mmio_writes == writes and h.nic.rss_config() == RSS_RESET
+
+    run(go())
+
+
+def test_rss_indir_stages_without_write_and_sets_one_entry_with_it() -> None:
+    h = Host()
+    h.nic.write_now(regmap.RSS_INDIR.offset, INDIR["index"].put(5) | INDIR["queue"].put(3))
+    assert h.nic.rss_table == [0] * 128  # staged only
+    assert h.nic.read_now(regmap.RSS_INDIR.offset) == INDIR["index"].put(5) | INDIR["queue"].put(3)
+    v = INDIR["index"].put(9) | INDIR["queue"].put(63) | INDIR["write"].put(1)
+    h.nic.write_now(regmap.RSS_INDIR.offset, v)
+    assert [i for i, q in enumerate(h.nic.rss_table) if q] == [9] and h.nic.rss_table[9] == 63
+    assert h.nic.read_now(regmap.RSS_INDIR.offset) == v & ~INDIR["write"].mask
+
+
+def tcp_frame(src: str, sport: int, dst: str, dport: int, mac: str = "ff:ff:ff:ff:ff:ff") -> bytes:
+    pkt = Ether(dst=mac) / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport) / Raw(bytes(20))
+    return bytes(pkt)
+
+
+def test_completions_carry_the_hash_and_type_of_the_programmed_key() -> None:
+    """Microsoft's first IPv4 verification vector (66.9.149.187:2794 -> 161.142.100.80:1766,
+    TCP hash 0x51ccc178, address-only hash 0x323e8fc2): 0 with the key out of reset, the
+    published hash once the driver programs the verification key; the type either way."""
+    h = Host()
+    pkt = tcp_frame("66.9.149.187", 2794, "161.142.100.80", 1766)
+    meta = reference(pkt, MAX_HDR_BYTES, MAX_EXT_HDRS)
+    frag = bytearray(pkt)
+    frag[14 + 6] |= 0x20  # MF: a first fragment hashes its addresses only
+    frag_meta = reference(bytes(frag), MAX_HDR_BYTES, MAX_EXT_HDRS)
+
+    async def go() -> None:
+        q = await h.queue(desc=8)
+        await q.post([h.desc(i) for i in range(3)])
+        h.nic.receive(pkt, meta=meta)
+        await h.drv.set_rss(MS_VERIFICATION_KEY, [0] * 128)
+        h.nic.receive(pkt, meta=meta)
+        h.nic.receive(bytes(frag), meta=frag_meta)
+        got = [(d.cpl.rss_hash, d.cpl.rss_type) for d in await q.poll()]
+        assert got == [
+            (0, RssType.IPV4_TCP),
+            (0x51CCC178, RssType.IPV4_TCP),
+            (0x323E8FC2, RssType.IPV4),
+        ]
+
+    run(go())
+
+
+def test_broadcast_and_promiscuous_frames_steer_to_the_indirection_entry_of_their_hash() -> None:
+    table = [i % 4 for i in range(128)]
+    rss = RssConfig(MS_VERIFICATION_KEY, False, tuple(table))
+    want = table[0x51CCC178 & 127]
+    for mac, promisc in (("ff:ff:ff:ff:ff:ff", False), ("01:00:5e:00:00:01", False),
+                         ("02:00:00:00:00:09", True)):  # fmt: skip
+        pkt = tcp_frame("66.9.149.187", 2794, "161.142.100.80", 1766, mac)
+        meta = reference(pkt, MAX_HDR_BYTES, MAX_EXT_HDRS)
+        assert steer_frame([EMPTY] * 16, pkt, meta, promisc, rss).queue == want
+        assert steer_frame([EMPTY] * 16, pkt, meta, promisc).queue == 0  # out of reset
+    pkt = tcp_frame("66.9.149.187", 2794, "161.142.100.80", 1766, "02:00:00:00:00:09")
+    meta = reference(pkt, MAX_HDR_BYTES, MAX_EXT_HDRS)
+    assert steer_frame([EMPTY] * 16, pkt, meta, False, rss).drop
 
 
 # -- counters, status, reset ----------------------------------------------------------------

@@ -48,10 +48,13 @@ from model.records import (
     L4Type,
     PlacementMode,
     QueueError,
+    RssType,
     RxCompletion,
     RxDescriptor,
     SplitLevel,
 )
+from model.rss import MS_VERIFICATION_KEY, RSS_RESET, Flow, RssConfig, rss
+from model.steer import EMPTY, Entry, steer_frame
 from model.tracker import DmaWriteTracker
 from tb import parse_ref
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
@@ -668,6 +671,108 @@ def test_mergeable_frame_whose_groups_are_not_all_posted_is_no_buffer() -> None:
     descs = group([512]) + group([512], first=1)  # 1024 < 12 + 1400
     p = predict(replace(BIG, mergeable=True), descs, udp_frame(1400))
     assert p.drop is DropReason.NO_BUFFER and p.state.desc_head == 0 and p.writes == []
+
+
+# -- predictor: RSS hash and type, RSS queue in steering --------------------------------------
+
+RSS_MS = RssConfig(MS_VERIFICATION_KEY, False, tuple(i % 4 for i in range(128)))
+
+
+def rss_frames() -> list[tuple[str, bytes]]:
+    v4 = {"src": "66.9.149.187", "dst": "161.142.100.80"}
+    v6 = {"src": "3ffe:2501:200:1fff::7", "dst": "3ffe:2501:200:3::1"}
+    pay = Raw(bytes(30))
+    return [
+        ("v4 tcp", bytes(Ether(**MACS) / IP(**v4) / TCP(sport=2794, dport=1766) / pay)),
+        ("v4 udp", bytes(Ether(**MACS) / IP(**v4) / UDP(sport=2794, dport=1766) / pay)),
+        ("v4 tcp first fragment", bytes(Ether(**MACS) / IP(**v4, flags="MF") / TCP() / pay)),
+        ("v4 later fragment", bytes(Ether(**MACS) / IP(**v4, frag=9, proto=6) / pay)),
+        ("v6 tcp tagged", bytes(Ether(**MACS) / Dot1Q(vlan=5) / IPv6(**v6) / TCP() / pay)),
+        ("v6 udp", bytes(Ether(**MACS) / IPv6(**v6) / UDP(sport=2794, dport=1766) / pay)),
+        ("v6 dest options udp", bytes(Ether(**MACS) / IPv6(**v6) / IPv6ExtHdrDestOpt() / UDP())),
+        ("arp", bytes(Ether(**MACS) / ARP()).ljust(60, b"\0")),
+    ]
+
+
+@pytest.mark.parametrize("udp_4tuple", [False, True])
+def test_completion_carries_the_rss_hash_and_type_of_the_parsed_tuple(udp_4tuple: bool) -> None:
+    cfg = replace(RSS_MS, udp_4tuple=udp_4tuple)
+    for what, frame in rss_frames():
+        meta = parse(frame)
+        c = cpl(predict_frame(CFG, QueueState(desc_tail=1), [desc()], frame, meta, cfg))
+        want = rss(meta.flow(), MS_VERIFICATION_KEY, udp_4tuple, cfg.indirection)
+        assert (c.rss_hash, c.rss_type) == (want.hash, want.rss_type), what
+        # the key out of reset (all zero): the same type, hash 0
+        zero = replace(RSS_RESET, udp_4tuple=udp_4tuple)
+        c0 = cpl(predict_frame(CFG, QueueState(desc_tail=1), [desc()], frame, meta, zero))
+        assert (c0.rss_hash, c0.rss_type) == (0, want.rss_type), what
+        if not udp_4tuple:  # the default is the NIC out of reset
+            assert cpl(predict_frame(CFG, QueueState(desc_tail=1), [desc()], frame, meta)) == c0
+        # everything else in the completion is RSS-independent
+        assert replace(c0, rss_hash=c.rss_hash) == c, what
+
+
+def test_rss_type_follows_the_selection_rules() -> None:
+    """Published verification hashes for the first IPv4 / IPv6 vectors, reached through the
+    reference parser's tuple: TCP 4-tuple, UDP 2-tuple (4-tuple with udp_4tuple), fragments
+    2-tuple, non-IP no hash."""
+    got = {}
+    for u4 in (False, True):
+        cfg = replace(RSS_MS, udp_4tuple=u4)
+        for what, frame in rss_frames():
+            r = cfg.result(parse(frame).flow())
+            got[what, u4] = (r.hash, r.rss_type)
+    assert got["v4 tcp", False] == (0x51CCC178, RssType.IPV4_TCP)
+    assert got["v4 udp", False] == (0x323E8FC2, RssType.IPV4)
+    assert got["v4 udp", True] == (0x51CCC178, RssType.IPV4_UDP)
+    for u4 in (False, True):
+        assert got["v4 tcp first fragment", u4] == (0x323E8FC2, RssType.IPV4)
+        assert got["v4 later fragment", u4] == (0x323E8FC2, RssType.IPV4)
+        assert got["v6 tcp tagged", u4][1] == RssType.IPV6_TCP
+        assert got["arp", u4] == (0, RssType.NONE)
+    assert got["v6 udp", False] == (0x2CC18CD5, RssType.IPV6)
+    assert got["v6 udp", True] == (0x40207D3D, RssType.IPV6_UDP)
+    assert got["v6 dest options udp", False] == (0x2CC18CD5, RssType.IPV6)
+
+
+def test_meta_flow_is_the_rss_tuple() -> None:
+    m = parse(rss_frames()[4][1])  # tagged IPv6 TCP
+    f = m.flow()
+    assert f == Flow.from_strings("3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 20, 80, tcp=True)
+    assert (m.is_ip, m.is_ipv6, m.is_tcp, m.is_udp, m.is_frag) == (True, True, True, False, False)
+    assert Meta().flow().is_ip is False and RSS_RESET.result(Meta().flow()).queue == 0
+    later = parse(rss_frames()[3][1])
+    assert (later.is_tcp, later.is_frag, later.src_port, later.src_addr) == (
+        False,
+        True,
+        0,
+        0x42_09_95_BB,
+    )
+
+
+def test_steering_sends_group_and_promiscuous_frames_to_the_rss_queue() -> None:
+    frame = rss_frames()[0][1]  # to 02:00:00:00:00:01, TCP hash 0x51ccc178
+    rss_q = RSS_MS.indirection[0x51CCC178 & 127]
+    table = [EMPTY] * 16
+    table[3] = Entry(True, 0x02_00_00_00_00_01, False, 0, 6)
+
+    def with_dst(mac: bytes) -> bytes:
+        return mac + frame[6:]
+
+    meta = parse(frame)
+    assert steer_frame(table, frame, meta, False, RSS_MS).queue == 6  # a match wins
+    assert steer_frame([EMPTY] * 16, frame, meta, True, RSS_MS).queue == rss_q
+    assert steer_frame([EMPTY] * 16, frame, meta, False, RSS_MS).drop
+    for dst in (b"\xff" * 6, bytes.fromhex("333300000001")):
+        assert steer_frame(table, with_dst(dst), meta, False, RSS_MS).queue == rss_q
+        assert steer_frame(table, with_dst(dst), meta, False).queue == 0  # out of reset
+
+
+def test_rss_config_checks_its_sizes() -> None:
+    with pytest.raises(ValueError, match="40 bytes"):
+        RssConfig(bytes(39))
+    with pytest.raises(ValueError, match="128 entries"):
+        RssConfig(indirection=(0,) * 127)
 
 
 # -- predictor: property over random queues, groups, frames and modes -----------------------

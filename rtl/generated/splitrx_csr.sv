@@ -111,6 +111,9 @@ module splitrx_csr (
         logic DMA_DESC_WAIT;
         logic DMA_CPL_FLUSH;
         logic DMA_RD_TIMEOUT;
+        logic RSS_CTRL;
+        logic RSS_INDIR;
+        logic RSS_KEY[10];
         struct {
             logic CTRL;
             logic STATUS;
@@ -254,6 +257,17 @@ module splitrx_csr (
         decoded_reg_strb.DMA_RD_TIMEOUT = cpuif_req_masked & (cpuif_addr == 13'h1c8);
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c8);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c8);
+        decoded_reg_strb.RSS_CTRL = cpuif_req_masked & (cpuif_addr == 13'h200);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h200);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h200);
+        decoded_reg_strb.RSS_INDIR = cpuif_req_masked & (cpuif_addr == 13'h204);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h204);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h204);
+        for(int i0=0; i0<10; i0++) begin
+            decoded_reg_strb.RSS_KEY[i0] = cpuif_req_masked & (cpuif_addr == 13'h220 + (13)'(i0) * 13'h4);
+            is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h220 + (13)'(i0) * 13'h4);
+            is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h220 + (13)'(i0) * 13'h4);
+        end
         for(int i0=0; i0<8; i0++) begin
             decoded_reg_strb.RXQ[i0].CTRL = cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h80);
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1000 + (13)'(i0) * 13'h80);
@@ -447,6 +461,32 @@ module splitrx_csr (
                 logic load_next;
             } cycles_x256;
         } DMA_RD_TIMEOUT;
+        struct {
+            struct {
+                logic next;
+                logic load_next;
+            } udp_4tuple;
+        } RSS_CTRL;
+        struct {
+            struct {
+                logic [5:0] next;
+                logic load_next;
+            } queue;
+            struct {
+                logic [6:0] next;
+                logic load_next;
+            } index;
+            struct {
+                logic next;
+                logic load_next;
+            } write;
+        } RSS_INDIR;
+        struct {
+            struct {
+                logic [31:0] next;
+                logic load_next;
+            } bytes;
+        } RSS_KEY[10];
         struct {
             struct {
                 struct {
@@ -646,6 +686,27 @@ module splitrx_csr (
                 logic [15:0] value;
             } cycles_x256;
         } DMA_RD_TIMEOUT;
+        struct {
+            struct {
+                logic value;
+            } udp_4tuple;
+        } RSS_CTRL;
+        struct {
+            struct {
+                logic [5:0] value;
+            } queue;
+            struct {
+                logic [6:0] value;
+            } index;
+            struct {
+                logic value;
+            } write;
+        } RSS_INDIR;
+        struct {
+            struct {
+                logic [31:0] value;
+            } bytes;
+        } RSS_KEY[10];
         struct {
             struct {
                 struct {
@@ -1235,6 +1296,126 @@ module splitrx_csr (
         end
     end
     assign hwif_out.DMA_RD_TIMEOUT.cycles_x256.value = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+    // Field: splitrx_csr.RSS_CTRL.udp_4tuple
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.RSS_CTRL.udp_4tuple.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.RSS_CTRL && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.RSS_CTRL.udp_4tuple.value & ~decoded_wr_biten[0:0]) | (decoded_wr_data[0:0] & decoded_wr_biten[0:0]);
+            load_next_c = '1;
+        end
+        field_combo.RSS_CTRL.udp_4tuple.next = next_c;
+        field_combo.RSS_CTRL.udp_4tuple.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.RSS_CTRL.udp_4tuple.value <= 1'h0;
+        end else begin
+            if(field_combo.RSS_CTRL.udp_4tuple.load_next) begin
+                field_storage.RSS_CTRL.udp_4tuple.value <= field_combo.RSS_CTRL.udp_4tuple.next;
+            end
+        end
+    end
+    assign hwif_out.RSS_CTRL.udp_4tuple.value = field_storage.RSS_CTRL.udp_4tuple.value;
+    // Field: splitrx_csr.RSS_INDIR.queue
+    always_comb begin
+        automatic logic [5:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.RSS_INDIR.queue.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.RSS_INDIR && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.RSS_INDIR.queue.value & ~decoded_wr_biten[5:0]) | (decoded_wr_data[5:0] & decoded_wr_biten[5:0]);
+            load_next_c = '1;
+        end
+        field_combo.RSS_INDIR.queue.next = next_c;
+        field_combo.RSS_INDIR.queue.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.RSS_INDIR.queue.value <= 6'h0;
+        end else begin
+            if(field_combo.RSS_INDIR.queue.load_next) begin
+                field_storage.RSS_INDIR.queue.value <= field_combo.RSS_INDIR.queue.next;
+            end
+        end
+    end
+    assign hwif_out.RSS_INDIR.queue.value = field_storage.RSS_INDIR.queue.value;
+    // Field: splitrx_csr.RSS_INDIR.index
+    always_comb begin
+        automatic logic [6:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.RSS_INDIR.index.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.RSS_INDIR && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.RSS_INDIR.index.value & ~decoded_wr_biten[14:8]) | (decoded_wr_data[14:8] & decoded_wr_biten[14:8]);
+            load_next_c = '1;
+        end
+        field_combo.RSS_INDIR.index.next = next_c;
+        field_combo.RSS_INDIR.index.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.RSS_INDIR.index.value <= 7'h0;
+        end else begin
+            if(field_combo.RSS_INDIR.index.load_next) begin
+                field_storage.RSS_INDIR.index.value <= field_combo.RSS_INDIR.index.next;
+            end
+        end
+    end
+    assign hwif_out.RSS_INDIR.index.value = field_storage.RSS_INDIR.index.value;
+    // Field: splitrx_csr.RSS_INDIR.write
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.RSS_INDIR.write.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.RSS_INDIR && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.RSS_INDIR.write.value & ~decoded_wr_biten[31:31]) | (decoded_wr_data[31:31] & decoded_wr_biten[31:31]);
+            load_next_c = '1;
+        end else begin // singlepulse clears back to 0
+            next_c = '0;
+            load_next_c = '1;
+        end
+        field_combo.RSS_INDIR.write.next = next_c;
+        field_combo.RSS_INDIR.write.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            field_storage.RSS_INDIR.write.value <= 1'h0;
+        end else begin
+            if(field_combo.RSS_INDIR.write.load_next) begin
+                field_storage.RSS_INDIR.write.value <= field_combo.RSS_INDIR.write.next;
+            end
+        end
+    end
+    assign hwif_out.RSS_INDIR.write.value = field_storage.RSS_INDIR.write.value;
+    for(genvar i0=0; i0<10; i0++) begin
+        // Field: splitrx_csr.RSS_KEY[].bytes
+        always_comb begin
+            automatic logic [31:0] next_c;
+            automatic logic load_next_c;
+            next_c = field_storage.RSS_KEY[i0].bytes.value;
+            load_next_c = '0;
+            if(decoded_reg_strb.RSS_KEY[i0] && decoded_req_is_wr) begin // SW write
+                next_c = (field_storage.RSS_KEY[i0].bytes.value & ~decoded_wr_biten[31:0]) | (decoded_wr_data[31:0] & decoded_wr_biten[31:0]);
+                load_next_c = '1;
+            end
+            field_combo.RSS_KEY[i0].bytes.next = next_c;
+            field_combo.RSS_KEY[i0].bytes.load_next = load_next_c;
+        end
+        always_ff @(posedge clk) begin
+            if(rst) begin
+                field_storage.RSS_KEY[i0].bytes.value <= 32'h0;
+            end else begin
+                if(field_combo.RSS_KEY[i0].bytes.load_next) begin
+                    field_storage.RSS_KEY[i0].bytes.value <= field_combo.RSS_KEY[i0].bytes.next;
+                end
+            end
+        end
+        assign hwif_out.RSS_KEY[i0].bytes.value = field_storage.RSS_KEY[i0].bytes.value;
+    end
     for(genvar i0=0; i0<8; i0++) begin
         // Field: splitrx_csr.RXQ[].CTRL.enable
         always_comb begin
@@ -1706,7 +1887,7 @@ module splitrx_csr (
         end
         if(rd_mux_addr == 13'h4) begin
             readback_data_var[7:0] = 8'h0;
-            readback_data_var[15:8] = 8'h2;
+            readback_data_var[15:8] = 8'h3;
             readback_data_var[23:16] = 8'h0;
         end
         if(rd_mux_addr == 13'h8) begin
@@ -1817,6 +1998,19 @@ module splitrx_csr (
         end
         if(rd_mux_addr == 13'h1c8) begin
             readback_data_var[15:0] = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+        end
+        if(rd_mux_addr == 13'h200) begin
+            readback_data_var[0] = field_storage.RSS_CTRL.udp_4tuple.value;
+        end
+        if(rd_mux_addr == 13'h204) begin
+            readback_data_var[5:0] = field_storage.RSS_INDIR.queue.value;
+            readback_data_var[14:8] = field_storage.RSS_INDIR.index.value;
+            readback_data_var[31] = field_storage.RSS_INDIR.write.value;
+        end
+        for(int i0=0; i0<10; i0++) begin
+            if(rd_mux_addr == 13'h220 + (13)'(i0) * 13'h4) begin
+                readback_data_var[31:0] = field_storage.RSS_KEY[i0].bytes.value;
+            end
         end
         for(int i0=0; i0<8; i0++) begin
             if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h80) begin

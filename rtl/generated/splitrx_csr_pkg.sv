@@ -268,6 +268,40 @@ package splitrx_csr_pkg;
 
     typedef struct {
         logic value;
+    } splitrx_csr__RSS_CTRL__udp_4tuple__out_t;
+
+    typedef struct {
+        splitrx_csr__RSS_CTRL__udp_4tuple__out_t udp_4tuple;
+    } splitrx_csr__RSS_CTRL__out_t;
+
+    typedef struct {
+        logic [5:0] value;
+    } splitrx_csr__RSS_INDIR__queue__out_t;
+
+    typedef struct {
+        logic [6:0] value;
+    } splitrx_csr__RSS_INDIR__index__out_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__RSS_INDIR__write__out_t;
+
+    typedef struct {
+        splitrx_csr__RSS_INDIR__queue__out_t queue;
+        splitrx_csr__RSS_INDIR__index__out_t index;
+        splitrx_csr__RSS_INDIR__write__out_t write;
+    } splitrx_csr__RSS_INDIR__out_t;
+
+    typedef struct {
+        logic [31:0] value;
+    } splitrx_csr__RSS_KEY__bytes__out_t;
+
+    typedef struct {
+        splitrx_csr__RSS_KEY__bytes__out_t bytes;
+    } splitrx_csr__RSS_KEY__out_t;
+
+    typedef struct {
+        logic value;
     } splitrx_csr__rxq_rf__CTRL__enable__out_t;
 
     typedef struct {
@@ -434,6 +468,9 @@ package splitrx_csr_pkg;
         splitrx_csr__DMA_DESC_WAIT__out_t DMA_DESC_WAIT;
         splitrx_csr__DMA_CPL_FLUSH__out_t DMA_CPL_FLUSH;
         splitrx_csr__DMA_RD_TIMEOUT__out_t DMA_RD_TIMEOUT;
+        splitrx_csr__RSS_CTRL__out_t RSS_CTRL;
+        splitrx_csr__RSS_INDIR__out_t RSS_INDIR;
+        splitrx_csr__RSS_KEY__out_t RSS_KEY[10];
         splitrx_csr__rxq_rf__out_t RXQ[8];
     } splitrx_csr__out_t;
 endpackage

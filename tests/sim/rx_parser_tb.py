@@ -43,7 +43,7 @@ from scapy.packet import Packet, Raw
 
 from model.records import CsumStatus, L3Type, L4Type
 from tb.common import deadline, reset, seeded_rng, start_clock
-from tb.parse_ref import Meta, reference, scapy_offsets
+from tb.parse_ref import Meta, reference, scapy_offsets, scapy_tuple
 
 CLK_NS = 4.0  # 250 MHz user clock
 BEAT = 8
@@ -182,6 +182,7 @@ class Bench:
         self._idle = 0
         self._rx: list[tuple[int, int, int]] = []
         self._rx_hdr = 0
+        self._rx_tup = 0
         self._rx_user = 0
         self._rx_first = 0
         self._got = Event()
@@ -224,7 +225,7 @@ class Bench:
             dut.m_axis_tlast,
             dut.m_axis_tuser,
         )
-        m_hdr, m_csum = dut.m_meta_hdr, dut.m_meta_csum
+        m_hdr, m_csum, m_tup = dut.m_meta_hdr, dut.m_meta_csum, dut.m_meta_tuple
         edge = RisingEdge(dut.clk)
         while True:
             await edge
@@ -243,15 +244,17 @@ class Bench:
             # ---- output handshake ----
             if self._ready and int(m_tvalid.value):
                 beat = (int(m_tdata.value), int(m_tkeep.value), int(m_tlast.value))
-                hdr, user = int(m_hdr.value), int(m_tuser.value)
+                hdr, tup, user = int(m_hdr.value), int(m_tup.value), int(m_tuser.value)
                 if not self._rx:
-                    self._rx_hdr, self._rx_user, self._rx_first = hdr, user, self.cycle
+                    self._rx_hdr, self._rx_tup = hdr, tup
+                    self._rx_user, self._rx_first = user, self.cycle
                 where = f"output frame {len(self.out)}, beat {len(self._rx)}"
                 assert hdr == self._rx_hdr, f"{where}: m_meta_hdr changed within the frame"
+                assert tup == self._rx_tup, f"{where}: m_meta_tuple changed within the frame"
                 assert user == self._rx_user, f"{where}: m_axis_tuser changed within the frame"
                 self._rx.append(beat)
                 if beat[2]:
-                    meta = Meta.decode(hdr, int(m_csum.value))
+                    meta = Meta.decode(hdr, int(m_csum.value), tup)
                     self.out.append(OutFrame(self._rx, user, meta, self._rx_first, self.cycle))
                     self._rx = []
                     self._got.set()
@@ -364,7 +367,7 @@ async def run_cases(tb: Bench, cases: Sequence[Case], what: str, ready_p: float 
             ]
             + [
                 n
-                for n in ("malformed", "hdr_overflow", "fragment", "vlan", "l4_ok")
+                for n in ("malformed", "hdr_overflow", "fragment", "vlan", "l4_ok", "is_ip")
                 if getattr(e, n)
             ]
         )
@@ -385,6 +388,13 @@ def check_reference_against_scapy(c: Case, exp: Meta, where: str) -> list[str]:
         out.append(f"{where}: scapy's IPv4 header checksum judged BAD")
     if exp.l4_csum == CsumStatus.BAD and "zero" not in c.what:
         out.append(f"{where}: scapy's L4 checksum judged BAD")
+    st = scapy_tuple(c.frame)
+    if exp.is_ip:
+        f = exp.flow()
+        if st is None or (f.src, f.dst) != st[:2]:
+            out.append(f"{where}: reference addresses {f.src.hex()} {f.dst.hex()}, scapy {st}")
+        elif (exp.is_tcp or exp.is_udp) and (f.sport, f.dport) != st[2]:
+            out.append(f"{where}: reference ports {f.sport} {f.dport}, scapy {st[2]}")
     return out
 
 
@@ -420,6 +430,9 @@ def directed_cases(rng: Random) -> list[Case]:
             l4_type=L4Type.TCP,
             ip4_csum=G,
             l4_csum=G,
+            is_ip=True,
+            is_ipv6=False,
+            is_tcp=True,
         )
         add(
             f"tags {tags} IPv4 UDP",
@@ -442,8 +455,18 @@ def directed_cases(rng: Random) -> list[Case]:
             eth(rng, tags) / ip6(rng) / udp(rng) / pay,
             l4_end=l2 + 48,
             l4_csum=G,
+            is_ipv6=True,
+            is_udp=True,
         )
-        add(f"tags {tags} ARP", eth(rng, tags) / ARP(), l2_end=l2, l3_type=L3Type.NONE, l3_ok=False)
+        add(
+            f"tags {tags} ARP",
+            eth(rng, tags) / ARP(),
+            l2_end=l2,
+            l3_type=L3Type.NONE,
+            l3_ok=False,
+            is_ip=False,
+            src_addr=0,
+        )
     tagged = eth(rng, (0x88A8, 0x8100)) / ip4(rng) / tcp(rng)
     tci = (tagged[Dot1AD].prio << 13) | (tagged[Dot1AD].dei << 12) | tagged[Dot1AD].vlan
     add("QinQ outer TCI reported", tagged, vlan_tci=tci)
@@ -479,6 +502,10 @@ def directed_cases(rng: Random) -> list[Case]:
         l4_ok=False,
         l3_end=34,
         ip4_csum=G,
+        is_ip=True,
+        is_tcp=False,
+        is_udp=False,
+        src_port=0,
     )
     add("IPv6 ICMPv6", eth(rng) / ip6(rng) / ICMPv6EchoRequest(), l4_type=L4Type.OTHER)
     add("IPv6 no next header", eth(rng) / ip6(rng, nh=59) / pay, l4_type=L4Type.NONE, l3_end=54)
@@ -491,6 +518,8 @@ def directed_cases(rng: Random) -> list[Case]:
         l4_end=54,
         l4_csum=N,
         ip4_csum=G,
+        is_frag=True,
+        is_tcp=True,
     )
     add(
         "IPv4 later fragment",
@@ -499,6 +528,9 @@ def directed_cases(rng: Random) -> list[Case]:
         l4_type=L4Type.NONE,
         l3_end=34,
         ip4_csum=G,
+        is_frag=True,
+        is_tcp=False,
+        dst_port=0,
     )
     add(
         "IPv4 last fragment",
@@ -594,6 +626,8 @@ def malformed_cases(rng: Random) -> list[Case]:
         "l4_type": L4Type.NONE,
         "ip4_csum": N,
         "l4_csum": N,
+        "is_ip": False,
+        "src_addr": 0,
     }
 
     def add(what: str, frame: bytes, **want: Any) -> None:
@@ -649,6 +683,9 @@ def malformed_cases(rng: Random) -> list[Case]:
             l4_ok=False,
             l3_ok=True,
             l3_end=34,
+            is_ip=True,
+            is_tcp=False,
+            src_port=0,
         )
     f = bytearray(base4)
     f[14 + 20 + 12] = 0xF0  # 60 B, the IP payload is 60 B: fits
