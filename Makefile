@@ -12,7 +12,7 @@ ARGS ?=
 # cocotb's runner reads WAVES itself and would add tracing to builds cached as untraced.
 unexport WAVES
 
-.PHONY: help sim test test-long lint regs clean clean-venv toolchain waves
+.PHONY: help sim test test-long lint regs clean clean-venv toolchain waves bench
 
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
@@ -23,6 +23,8 @@ help:
 	@echo "make waves      open the last WAVES=1 trace in GTKWave, signals grouped per stage"
 	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests (CI runs this)"
 	@echo "make test-long  also the long scenarios marked 'slow'"
+	@echo "make bench      line rate per size and mode, latency, PCIe requests, simulator speed:"
+	@echo "                report + plots in build/bench (docs/bench.md); QUICK=1: a subset"
 	@echo "make lint       verilator --lint-only -Wall per module, ruff, mypy"
 	@echo "make regs       regenerate register block, Python offsets, SV record package, docs"
 	@echo "make clean      remove build/ (simulator builds and runs)"
@@ -43,6 +45,9 @@ sim: toolchain
 
 waves: $(STAMP)
 	@$(PY) -m tools.waves
+
+bench: toolchain
+	$(PY) -m tb.bench $(if $(filter-out 0,$(QUICK)),--quick) $(BENCH_ARGS)
 
 test: toolchain
 	$(PY) -m pytest -n $(JOBS) -m "not slow" $(ARGS)

@@ -1,0 +1,289 @@
+# SPDX-License-Identifier: MIT
+"""`make bench` without a simulator: the 10 GbE and IMIX arithmetic, the statistics, how a
+point's figures are derived, the plan's coverage and budget, the report (JSON schema,
+markdown, plots), the profile grouping, the committed example report and the command
+line's handling of bad options."""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tb import bench
+from tb.build import REPO
+
+# -- arithmetic -------------------------------------------------------------------------------
+
+
+def test_64_byte_frames_at_10gbe_are_14_88_mpps_one_every_16_8_user_clocks() -> None:
+    assert bench.frame_period_ns(64) == pytest.approx(67.2)
+    assert bench.frame_period_clk(64) == pytest.approx(16.8)
+    assert bench.line_rate_pps(64) / 1e6 == pytest.approx(14.881, abs=5e-4)
+    assert bench.line_rate_pps(1518) == pytest.approx(812_743.8, rel=1e-6)
+    assert bench.line_rate_pps(9018) == pytest.approx(138_304.9, rel=1e-6)
+    # the MAC-side stream: 60 bytes (64 B frame without FCS) are 8 beats, 61 too, 65 are 9
+    assert [bench.beats(n) for n in (60, 61, 64, 65, 1514)] == [8, 8, 8, 9, 190]
+
+
+def test_imix_is_7_4_1_of_64_594_and_1518_in_every_block_of_12() -> None:
+    sizes = bench.imix_sizes(1200, random.Random(3))
+    assert Counter(sizes) == {64: 700, 594: 400, 1518: 100}
+    for k in range(0, 1200, 12):
+        assert Counter(sizes[k : k + 12]) == {64: 7, 594: 4, 1518: 1}
+    assert sizes != bench.imix_sizes(1200, random.Random(4))  # shuffled per seed
+    assert bench.imix_mean() == pytest.approx(4342 / 12)
+    assert bench.line_rate_pps(bench.imix_mean()) / 1e6 == pytest.approx(3.2737, abs=1e-4)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    v = [float(x) for x in range(100, 0, -1)]  # 100..1, unsorted on purpose
+    assert bench.percentile(v, 50) == 50.0
+    assert bench.percentile(v, 99) == 99.0
+    assert bench.percentile(v, 100) == 100.0
+    assert bench.percentile([7.0], 99) == 7.0
+    s = bench.summarize(v)
+    assert (s["n"], s["min"], s["p50"], s["p99"], s["max"]) == (100, 1.0, 50.0, 99.0, 100.0)
+    assert bench.summarize([])["p50"] is None
+
+
+# -- plan -------------------------------------------------------------------------------------
+
+
+def core_tasks(jobs: list[dict[str, Any]], mps: int = 256) -> list[dict[str, Any]]:
+    return [t for j in jobs if j["type"] == "core" and j["mps"] == mps for t in j["tasks"]]
+
+
+def test_full_plan_measures_every_size_mode_and_read_latency_once() -> None:
+    jobs = bench.plan(quick=False, seed=1)
+    grid = Counter(
+        (t["size"], t["mode"], t["read_latency_ns"])
+        for t in core_tasks(jobs)
+        if t["kind"] == "load" and t["queues"] == 1 and not t.get("purpose")
+    )
+    want = {
+        (s, m, lat) for s in (*bench.SIZES, "imix") for m in bench.MODES for lat in (500.0, 1000.0)
+    }
+    assert set(grid) == want and set(grid.values()) == {1}
+    for t in core_tasks(jobs):
+        if t["kind"] == "load":
+            assert 32 <= t["frames"] <= 1000 and t["warmup"] >= 4, t
+    # requests: one queue and 8 queues at 64 B, MPS 256 and 128
+    for mps in (256, 128):
+        qs = {t["queues"] for t in core_tasks(jobs, mps) if t["size"] == 64}
+        assert {1, 8} <= qs, (mps, qs)
+    # the budget proxy: simulated time (about 100 us per point) that fits 20 minutes
+    assert sum(j["est_sim_ns"] for j in jobs) < 13e6
+
+
+def test_quick_plan_is_a_smaller_subset() -> None:
+    quick, full = bench.plan(quick=True, seed=1), bench.plan(quick=False, seed=1)
+    q = {(t["size"], t["mode"], t["read_latency_ns"]) for t in core_tasks(quick)}
+    f = {(t["size"], t["mode"], t["read_latency_ns"]) for t in core_tasks(full)}
+    assert q < f
+    assert sum(j["est_sim_ns"] for j in quick) < sum(j["est_sim_ns"] for j in full) / 4
+
+
+# -- derived figures --------------------------------------------------------------------------
+
+
+def point(task: dict[str, Any], **over: Any) -> dict[str, Any]:
+    """A core point as tb/bench_tb.py records it: all frames delivered at line rate."""
+    n, warm = task["frames"], task["warmup"]
+    size = bench.mean_size(task["size"])
+    p: dict[str, Any] = {
+        "task": task,
+        "mps": 256,
+        "mrrs": 512,
+        "dma_cpl_flush_clocks": 64,
+        "dma_desc_wait_clocks": 0,
+        "error": None,
+        "frames_total": n + warm,
+        "frames_delivered": n,
+        "frames_late": 0,
+        "frames_missing": 0,
+        "cpl_span_ns": n * 32.0,
+        "wire_bytes_offered": n * (size + 20),
+        "wire_bytes_delivered": n * (size + 20),
+        "input_span_ns": n * bench.frame_period_ns(size),
+        "offered_span_ns": n * bench.frame_period_ns(size),
+        "input_stall_clocks": 0,
+        "latency_ns": bench.summarize([300.0, 380.0]),
+        "latencies_ns": [300.0, 380.0],
+        "drain_ns": 400.0,
+        "counters": {"packets": n + warm, "drops": 0, "drop_reasons": {}, "rx_frames": n + warm},
+        "requests": {
+            "rq_data_write": {"tlps": n + warm, "payload_bytes": 0, "link_bytes": 0},
+            "rq_cpl_write": {"tlps": (n + warm) // 5, "payload_bytes": 0, "link_bytes": 0},
+            "rq_desc_read": {"tlps": (n + warm) // 8, "payload_bytes": 0, "link_bytes": 0},
+        },
+        "msix": 0,
+        "hdr_len_mean": 42.0 if task["mode"] != "FULL" else 0.0,
+        "desc_per_frame": 1.0,
+        "mergeable": False,
+        "wall_s": 2.0,
+        "cpu_s": 1.5,
+        "sim_ns": 20_000.0,
+    }
+    p.update(over)
+    return p
+
+
+def t(kind: str = "load", size: int | str = 64, mode: str = "FULL", **kw: Any) -> dict[str, Any]:
+    return bench.task(kind, size, mode, 1000.0, True, **kw)
+
+
+def test_back_pressure_lowers_the_rate_and_drops_lower_delivered() -> None:
+    ok = bench.throughput_row(point(t()))
+    assert ok["line_rate_pct"] == pytest.approx(100.0) and ok["delivered_pct"] == 100.0
+    n = t()["frames"]
+    slow = point(t(), input_span_ns=2 * n * 67.2, input_stall_clocks=n * 17)
+    row = bench.throughput_row(slow)
+    assert row["line_rate_pct"] == pytest.approx(50.0) and row["delivered_pct"] == 100.0
+    assert "input back-pressure" in bench.why(row)
+    lost = point(
+        t(), frames_delivered=n - 3, frames_missing=3, wire_bytes_delivered=(n - 3) * 84,
+        counters={"packets": 0, "drops": 3, "drop_reasons": {"no_buffer": 3}, "rx_frames": 0},
+    )  # fmt: skip
+    row = bench.throughput_row(lost)
+    assert row["delivered_pct"] == pytest.approx(100.0 * (n - 3) / n)
+    assert "no_buffer 3" in bench.why(row)
+
+
+def test_host_copy_follows_the_placement_modes() -> None:
+    rows = [bench.throughput_row(point(t(mode=m))) for m in bench.MODES]
+    copy = {r["mode"]: r for r in bench.host_copy_rows(rows)}
+    assert (copy["FULL"]["total"], copy["SPLIT_HOLE"]["total"], copy["SPLIT"]["total"]) == (
+        12, 12 + 42, 0,
+    )  # fmt: skip
+    assert copy["FULL"]["full_copy"] == 12 + 60
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def fake_results() -> list[dict[str, Any]]:
+    n = t()["frames"]
+    pts = [
+        point(t()),
+        point(t(mode="SPLIT_HOLE")),
+        point(t(mode="SPLIT"), input_span_ns=2 * n * 67.2, input_stall_clocks=99),
+        point(t(size="imix")),
+        point(t(size=1518)),
+        point(t(queues=8, purpose="requests")),
+        point(t(kind="idle", warmup=2, frames=10, spacing_ns=2000.0)),
+        point(t(kind="overdrive")),
+    ]
+    sysp = {
+        "task": {"kind": "system", "size": 64, "frames": 100, "read_latency_ns": 1000.0},
+        "frames_sent": 100, "frames_delivered": 100, "drops": 0, "wall_s": 2.0,
+        "cpu_s": 1.0, "sim_ns": 8000.0, "latency_ns": bench.summarize([330.0]),
+        "latencies_ns": [330.0], "mps": 256, "mrrs": 512, "error": None,
+    }  # fmt: skip
+    tbsim = {
+        "command": "python -m tb.sim --frames 30 --seed 1",
+        "returncode": 0,
+        "process_wall_s": 12.0,
+        "process_cpu_s": 10.0,
+        "report": {"scenario": "s", "sent": 30, "delivered": {"g": 28}, "checks_passed": True,
+                   "wall_s": 9.0, "sim_ns": 30_000.0},
+    }  # fmt: skip
+    return [
+        {"name": "core-0", "type": "core", "error": None, "wall_s": 30.0,
+         "result": {"points": pts}},
+        {"name": "system", "type": "system", "error": None, "wall_s": 9.0,
+         "result": {"points": [sysp]}},
+        {"name": "tb-sim", "type": "tbsim", "error": None, "wall_s": 12.0, "plain": tbsim},
+    ]  # fmt: skip
+
+
+def test_report_has_the_documented_shape_and_renders(tmp_path: Path) -> None:
+    rep = bench.collect(fake_results(), quick=True, seed=5, wall_s=100.0, build_s=1.0)
+    assert bench.validate_report(rep) == []
+    rep2 = json.loads(bench.dump(rep))  # what bench.json holds
+    assert bench.validate_report(rep2) == []
+    tp = {(r["size"], r["mode"]): r for r in rep["throughput"]}
+    assert tp[(64, "SPLIT")]["line_rate_pct"] == pytest.approx(50.0)
+    assert tp[(64, "FULL")]["line_rate_pct"] == pytest.approx(100.0)
+    assert len(rep["throughput"]) == 5  # the 8-queue point is a requests point, not here
+    assert any("64 B SPLIT 1 us: 50.0 %" in s for s in rep["shortfalls"])
+    q8 = next(q for q in rep["requests"] if q["queues"] == 8)
+    assert q8["non_data_per_frame"] == pytest.approx(
+        (q8["frames"] // 5 + q8["frames"] // 8) / q8["frames"]
+    )
+    files = bench.write_report(rep, tmp_path)
+    names = {f.name for f in files}
+    assert {"bench.json", "report.md", "throughput.png", "latency_cdf.png", "requests.png"} <= names
+    for f in files:
+        if f.suffix == ".png":
+            assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 10_000
+    md = (tmp_path / "report.md").read_text()
+    for heading in ("## Throughput", "## Latency", "## PCIe requests", "## Host copy",
+                    "## Headroom", "## Simulator speed", "## Not measured yet"):  # fmt: skip
+        assert heading in md, heading
+    assert "| 64 B | 14.881 | 100.0 | 100.0 | 50.0 |" in md
+
+
+def test_a_broken_report_is_rejected() -> None:
+    rep = bench.collect(fake_results(), quick=True, seed=5, wall_s=100.0, build_s=1.0)
+    bad = json.loads(bench.dump(rep))
+    bad["throughput"][0]["delivered"] += 1  # no longer delivered + dropped + late == frames
+    del bad["settings"]["host_poll_ns"]
+    problems = bench.validate_report(bad)
+    assert any("delivered + dropped + late" in p for p in problems)
+    assert any("host_poll_ns" in p for p in problems)
+
+
+def test_profile_charges_builtins_to_the_calling_package(tmp_path: Path) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(300):
+        bench.summarize([float(x) for x in range(300)])  # sorted/min/max: built-ins
+    prof.disable()
+    path = tmp_path / "p.pstat"
+    prof.dump_stats(path)
+    g = bench.profile_groups(path, wall_s=1.0)
+    ours = g["groups_s"]["our code (model/, sw/, tb/)"]
+    assert ours > 0.9 * g["python_s"] > 0
+    assert sum(g["groups_s"].values()) == pytest.approx(g["python_s"])
+
+
+def test_the_committed_example_report_is_valid_and_linked() -> None:
+    d = REPO / "docs" / "bench"
+    rep = json.loads((d / "bench.json").read_text())
+    assert bench.validate_report(rep) == []
+    assert not rep["quick"] and not rep["errors"]
+    md = (d / "report.md").read_text()
+    for png in ("throughput.png", "latency_cdf.png", "requests.png"):
+        assert f"]({png})" in md and (d / png).stat().st_size > 10_000
+    assert "docs/bench/report.md" in (REPO / "README.md").read_text()
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--frobnicate"], ["--seed", "x"], ["extra"], ["--report-from", "/nonexistent/bench.json"]],
+)
+def test_bad_option_is_one_line_on_stderr_and_exit_2(args: list[str]) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "tb.bench", *args], cwd=REPO, capture_output=True, text=True
+    )
+    assert p.returncode == 2, p
+    assert p.stdout == "" and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stderr.startswith("splitrx bench: ")
+
+
+def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "f"
+    f.write_text("")
+    assert bench.main(["--out", str(f)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
