@@ -10,7 +10,6 @@ depends on the machine. The cocotb side is tb/bench_tb.py; definitions are in do
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -26,7 +25,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from tb.cli import OneLineParser, positive
 
 # -- 10 GbE arithmetic (frame sizes include the FCS) ------------------------------------------
 
@@ -1481,24 +1482,6 @@ def write_report(rep: dict[str, Any], out: Path) -> list[Path]:
 # -- command line -----------------------------------------------------------------------------
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad options end in one readable line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"splitrx bench: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def progress_line(jobs: list[dict[str, Any]], done: set[str], t0: float) -> str:
     total = sum(len(j.get("tasks", [1])) for j in jobs)
     got = 0
@@ -1558,7 +1541,7 @@ def run_all(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = OneLineParser(prog="make bench", description=(__doc__ or "").splitlines()[0])
+    ap = OneLineParser(tool="bench", prog="make bench", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a subset in under 5 minutes")
     ap.add_argument("--out", type=Path, default=None, help="output directory (build/bench)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")

@@ -227,15 +227,18 @@ async def stocked_owner(
     entries: int,
     tag: int,
     post: int | None = None,
+    every: int = 1,
+    slot: int = 0,
     **queue: object,
 ) -> Owner:
     """Open queue ``qi`` (``queue``: open_queue settings; data offset 12 unless given),
     steer ``mac`` to it with steering entry ``qi``, post ``post`` (default all) of
-    ``entries`` 2 KiB buffers with 256-byte header buffers, and give the NIC 3 us to fetch."""
+    ``entries`` 2 KiB buffers with 256-byte header buffers, and give the NIC 3 us to fetch.
+    The owner gets frame k of a line-rate run when k % every == slot."""
     queue.setdefault("data_offset", 12)
     q = await drv.open_queue(qi, desc_entries=entries, **queue)  # type: ignore[arg-type]
     await drv.set_steer_entry(qi, mac, qi)
-    o = Owner(q, mac, make_pool(h, entries, tag), every=1, slot=0)
+    o = Owner(q, mac, make_pool(h, entries, tag), every=every, slot=slot)
     await q.post(o.pool[:post])
     await h.barrier()
     await Timer(3000, "ns")

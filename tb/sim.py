@@ -11,39 +11,20 @@ which `make waves` opens in GTKWave with tb/waves/splitrx.gtkw.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from tb.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
+from tb.cli import OneLineParser, positive
 from tb.sim_scenarios import SCENARIOS
 
 RUN_DIR = BUILD_ROOT / "last-sim"
 # cocotb's Verilator main (share/lib/verilator/verilator.cpp) opens this file in the test
 # directory when the build has FST tracing and the run is started with waves=True.
 WAVES_FILE = RUN_DIR / "dump.fst"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad options end in one readable line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"splitrx sim: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
 
 
 def draw_progress(path: Path, stop: threading.Event) -> None:
@@ -85,7 +66,7 @@ def check_pcap(path: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = OneLineParser(prog="make sim", description=__doc__.splitlines()[0])
+    ap = OneLineParser(tool="sim", prog="make sim", description=__doc__.splitlines()[0])
     ap.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),

@@ -25,7 +25,6 @@ from cocotbext.eth import XgmiiFrame, XgmiiSource
 from model import steer as steer_model
 from model.hostmem import GuestRam
 from model.iommu import Perm
-from model.nic_model import QueueConfig
 from model.records import (
     CplFlags,
     CplStatus,
@@ -43,6 +42,7 @@ from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx, vhost_queue_settings
 from tb.common import deadline
+from tb.coredma import cfg_of
 from tb.pcie import MSI_BASE, PcieHarness
 from tb.scoreboard import Scoreboard
 from tb.traffic import GUEST_MAC
@@ -195,7 +195,7 @@ class SystemRig:
 
         async def tapped_poll(budget: int = 64) -> list[RxDone]:
             got = await poll(budget)
-            cfg = self._cfg(q)
+            cfg = cfg_of(q)
             for d in got:
                 self.sb.completion(index, cfg, d)
             self.completions += [d.cpl for d in got]
@@ -209,13 +209,6 @@ class SystemRig:
             DRIVER, 1_000_000 + index, [(q.cpl_base, q.cpl_entries * CPL_BYTES)]
         )
         return q
-
-    @staticmethod
-    def _cfg(q: RxQueue) -> QueueConfig:
-        return QueueConfig(
-            q.desc_base, q.desc_log2, q.cpl_base, q.cpl_log2, q.data_offset, True,
-            q.mode, q.split_level, q.mergeable, q.drop_when_empty,
-        )  # fmt: skip
 
     async def _open_guest(self, spec: GuestSpec) -> None:
         settings = vhost_queue_settings(spec.features, spec.mode, spec.split_level)

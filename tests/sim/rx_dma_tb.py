@@ -205,18 +205,10 @@ async def one_descriptor_at_a_time_owner_does_not_slow_the_others(dut: object) -
     rng = seeded_rng("rx_dma")
     h, drv = await setup(dut, read_latency_ns=1000.0, max_payload=256)
     await drv.set_promisc(False)
-    owners = []
-    for qi in range(2):
-        q = await drv.open_queue(qi, desc_entries=128, data_offset=12)
-        mac = f"02:00:00:00:04:{qi:02x}"
-        await drv.set_steer_entry(qi, mac, qi)
-        owners.append(Owner(q, mac, make_pool(h, 128, 0xB0 + qi), every=2, slot=qi))
-    good, slow = owners
+    good = await stocked_owner(h, drv, 0, "02:00:00:00:04:00", 128, 0xB0, every=2, slot=0)
+    slow = await stocked_owner(h, drv, 1, "02:00:00:00:04:01", 128, 0xB1, 1, every=2, slot=1)
     slow.one_at_a_time = True
-    await good.q.post(good.pool)
-    await slow.q.post(slow.pool[:1])
-    await h.barrier()
-    await Timer(3000, "ns")
+    owners = [good, slow]
     n = 600
     stalls, drain_ns = await line_rate_run(dut, h, owners, n, rng)
     cg, cs = await good.q.counters(), await slow.q.counters()
@@ -446,17 +438,14 @@ async def queue_reset_under_traffic_loses_nothing_elsewhere(dut: object) -> None
     rng = seeded_rng("rx_dma")
     h, drv = await setup(dut, read_latency_ns=1000.0, max_payload=256)
     await drv.set_promisc(False)
-    owners = []
-    for qi in range(2):
-        q = await drv.open_queue(qi, desc_entries=128, data_offset=12)
-        mac = f"02:00:00:00:07:{qi:02x}"
-        await drv.set_steer_entry(qi, mac, qi)
-        owners.append(Owner(q, mac, make_pool(h, 128, 0xD0 + qi), every=2, slot=qi))
-        await q.post(owners[-1].pool)
+    owners = [
+        await stocked_owner(
+            h, drv, qi, f"02:00:00:00:07:{qi:02x}", 128, 0xD0 + qi, every=2, slot=qi
+        )
+        for qi in range(2)
+    ]
     steady, reset = owners
     reset.one_at_a_time = True  # its frames may drop while it is down
-    await h.barrier()
-    await Timer(3000, "ns")
     quiet: list[tuple[float, float]] = []  # (quiescent at, reposted at)
 
     async def reset_midway() -> None:
