@@ -133,6 +133,9 @@ class FakeNic:
     steered to stays the caller's ``receive(queue=...)``; ``model.steer.steer_frame`` gives the
     one the NIC would pick.
 
+    DEV_CTRL.reset (a pulse) is the core reset: every register back to its reset value and
+    the RSS table cleared, counters kept; DEV_STATUS counts resets and is never busy.
+
     Registers it does not model (DMA self-test, steering, MSI-X) and any other bad access
     set ``ERR_STATUS.mmio_bad_access`` and, with ``strict``, raise ``MmioError``.
     """
@@ -155,13 +158,8 @@ class FakeNic:
         self.drops: dict[DropReason, int] = {r: 0 for r in DropReason}
         self.rx_frames = 0
         self.rx_bytes = 0
-        self.scratch = 0
-        self.err_status = 0
-        self.dma_settings: dict[int, int] = {r.offset: r.reset for r in _SETTINGS_REGS}
-        self.rss_ctrl = regmap.RSS_CTRL.reset
-        self.rss_indir = regmap.RSS_INDIR.reset  # the staging fields as last written
-        self.rss_key_words = [regmap.RSS_KEY.reset] * regmap.RSS_KEY_COUNT
-        self.rss_table = [0] * INDIRECTION_ENTRIES
+        self.core_resets = 0
+        self._reset_registers()
         self.writes: list[DeviceWrite] = []
         self.mmio_reads = 0
         self.mmio_writes = 0
@@ -195,6 +193,21 @@ class FakeNic:
         }
 
     # -- frames -----------------------------------------------------------------------------
+
+    def _reset_registers(self) -> None:
+        """Every register field to its reset value and the RSS table cleared: power-on, and
+        DEV_CTRL.reset (which keeps the counters)."""
+        old: list[_Queue] = getattr(self, "queues", [])
+        self.queues = [_Queue() for _ in range(regmap.RXQ.entries)]
+        for q, prev in zip(self.queues, old, strict=False):
+            q.packets, q.bytes, q.drops = prev.packets, prev.bytes, prev.drops
+        self.scratch = 0
+        self.err_status = 0
+        self.dma_settings: dict[int, int] = {r.offset: r.reset for r in _SETTINGS_REGS}
+        self.rss_ctrl = regmap.RSS_CTRL.reset
+        self.rss_indir = regmap.RSS_INDIR.reset  # the staging fields as last written
+        self.rss_key_words = [regmap.RSS_KEY.reset] * regmap.RSS_KEY_COUNT
+        self.rss_table = [0] * INDIRECTION_ENTRIES
 
     def receive(self, frame: Buffer, queue: int = 0, meta: Meta | None = None) -> Prediction:
         """A frame (FCS stripped) steered to ``queue``, parsed as ``meta`` (None: the parser
@@ -292,6 +305,11 @@ class FakeNic:
             regmap.ERR_STATUS.offset: self.err_status,
             regmap.RSS_CTRL.offset: self.rss_ctrl,
             regmap.RSS_INDIR.offset: self.rss_indir,
+            regmap.DEV_CTRL.offset: 0,  # reset is a pulse
+            # nothing is in flight and the table clears at once: never busy
+            regmap.DEV_STATUS.offset: regmap.DEV_STATUS.fields["core_resets"].put(
+                self.core_resets & 0xFF
+            ),
         }
         if offset in fixed:
             return fixed[offset]
@@ -363,6 +381,11 @@ class FakeNic:
             raise ValueError(f"{value:#x} is not a 32-bit value")
         if offset == regmap.SCRATCH.offset:
             self.scratch = value
+            return
+        if offset == regmap.DEV_CTRL.offset:
+            if regmap.DEV_CTRL.fields["reset"].get(value):
+                self._reset_registers()
+                self.core_resets += 1
             return
         if offset == regmap.ERR_STATUS.offset:  # RW1C
             self.err_status &= ~value

@@ -50,13 +50,15 @@ class RegFile(NamedTuple):
 BAR0_SIZE = 0x10000
 MSIX_BIR = 0  # the MSI-X table and PBA live in BAR0
 ID = Reg(0x0000, {"id": Field(0, 32, 0x53505258)})
-VERSION = Reg(0x0004, {"patch": Field(0, 8, 0x0), "minor": Field(8, 8, 0x3), "major": Field(16, 8, 0x0)})
+VERSION = Reg(0x0004, {"patch": Field(0, 8, 0x0), "minor": Field(8, 8, 0x4), "major": Field(16, 8, 0x0)})
 CAP_QUEUES = Reg(0x0008, {"rx_queues": Field(0, 8, 0x8), "msix_vectors": Field(8, 8, 0x10), "desc_cache": Field(16, 8, 0x20)})
 CAP_TABLES = Reg(0x000c, {"mac_entries": Field(0, 8, 0x10), "rss_entries": Field(8, 8, 0x80), "rss_key_bytes": Field(16, 8, 0x28)})
 CAP_DATAPATH = Reg(0x0010, {"pcie_bytes": Field(0, 8, 0x20), "mac_bytes": Field(8, 8, 0x8), "desc_bytes": Field(16, 8, 0x20), "cpl_bytes": Field(24, 8, 0x20)})
 SCRATCH = Reg(0x0014, {"value": Field(0, 32, 0x0)})
 ERR_STATUS = Reg(0x0018, {"mmio_bad_access": Field(0, 1, 0x0), "dma_test_bad_req": Field(1, 1, 0x0), "msix_bad_vector": Field(2, 1, 0x0)})
 PCIE_CFG = Reg(0x001c, {"max_payload": Field(0, 3, 0x0), "max_read_req": Field(4, 3, 0x0)})
+DEV_CTRL = Reg(0x0020, {"reset": Field(0, 1, 0x0)})
+DEV_STATUS = Reg(0x0024, {"reset_busy": Field(0, 1, 0x0), "core_resets": Field(8, 8, 0x0)})
 DMA_TEST_ADDR_LO = Reg(0x0040, {"addr": Field(0, 32, 0x0)})
 DMA_TEST_ADDR_HI = Reg(0x0044, {"addr": Field(0, 32, 0x0)})
 DMA_TEST_LEN = Reg(0x0048, {"len": Field(0, 6, 0x0)})
@@ -100,6 +102,8 @@ REGISTERS: dict[str, Reg] = {
     "SCRATCH": SCRATCH,
     "ERR_STATUS": ERR_STATUS,
     "PCIE_CFG": PCIE_CFG,
+    "DEV_CTRL": DEV_CTRL,
+    "DEV_STATUS": DEV_STATUS,
     "DMA_TEST_ADDR_LO": DMA_TEST_ADDR_LO,
     "DMA_TEST_ADDR_HI": DMA_TEST_ADDR_HI,
     "DMA_TEST_LEN": DMA_TEST_LEN,

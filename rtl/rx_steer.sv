@@ -21,7 +21,8 @@
 // never match (group frames are decided before the table).
 //
 // Table: ENTRIES entries, written one at a time through tbl_wr_* (writes to an index >= ENTRIES
-// are ignored). Valid bits reset to 0; the other fields are not reset. A lookup uses the table
+// are ignored). Valid bits reset to 0, and tbl_clear empties the table (a write in the same cycle
+// is lost); the other fields are not reset. A lookup uses the table
 // as it is in the cycle its request is accepted (a write in that same cycle is seen by later
 // requests only), and takes one cycle: the result is on m_res the cycle after the accepting
 // edge; one request per cycle. s_req_ready = !m_res_valid || m_res_ready (combinational from
@@ -38,6 +39,7 @@ module rx_steer #(
 
     // ---- configuration (plain levels; registers later) ----
     input  logic                       promisc,            // unmatched unicast -> RSS queue
+    input  logic                       tbl_clear,          // every entry invalid (core reset)
     input  logic                       tbl_wr_en,          // write entry tbl_wr_idx
     input  logic [$clog2(ENTRIES)-1:0] tbl_wr_idx,
     input  logic                       tbl_wr_valid,       // entry in use
@@ -117,7 +119,9 @@ module rx_steer #(
 
     always_comb begin
         tbl_valid_d = tbl_valid_q;
-        if (wr_hit) begin
+        if (tbl_clear) begin
+            tbl_valid_d = '0;
+        end else if (wr_hit) begin
             tbl_valid_d[tbl_wr_idx] = tbl_wr_valid;
         end
     end

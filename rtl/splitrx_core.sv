@@ -137,9 +137,40 @@ module splitrx_core #(
     splitrx_csr__in_t  hwif_in;
     splitrx_csr__out_t hwif_out;
 
+    // ---------------------------------------------------------------- core reset
+    // A write of 1 to DEV_CTRL.reset makes core_reset high for the one clock after it: in that
+    // clock every register field returns to its reset value (the block's core_rst), every
+    // queue is reset as by its CTRL.reset, the steering table is emptied and the RSS
+    // indirection clear starts again. The write is decoded here from the request (the field's
+    // own output, inside hwif_out, would close a loop through the register block's inputs).
+    // The block's CPU interface has no state; a request that meets the reset clock is handed
+    // to the block one clock later (pcie_us_cq_cc holds it until answered), so every access
+    // after the reset write sees the reset registers and none is lost.
+    localparam logic [CSR_ADDR_W-1:0] DEV_CTRL_ADDR = CSR_ADDR_W'('h020);  // model/regmap.py
+
+    logic       core_reset, csr_req, csr_replay_q;
+    logic [7:0] core_resets_q;
+
+    assign csr_req = (reg_req && csr_sel && !core_reset) || csr_replay_q;
+
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            core_reset    <= 1'b0;
+            csr_replay_q  <= 1'b0;
+            core_resets_q <= '0;
+        end else begin
+            core_reset   <= csr_req && reg_is_wr && reg_addr[CSR_ADDR_W-1:0] == DEV_CTRL_ADDR
+                         && reg_wr_be[0] && reg_wr_data[0];
+            csr_replay_q <= reg_req && csr_sel && core_reset;
+            if (core_reset) begin
+                core_resets_q <= core_resets_q + 8'd1;
+            end
+        end
+    end
+
     splitrx_csr csr_inst (
         .clk, .rst,
-        .s_cpuif_req(reg_req && csr_sel),
+        .s_cpuif_req(csr_req),
         .s_cpuif_req_is_wr(reg_is_wr),
         .s_cpuif_addr(reg_addr[CSR_ADDR_W-1:0]),
         .s_cpuif_wr_data(reg_wr_data),
@@ -273,11 +304,11 @@ module splitrx_core #(
         assign rss_key[319 - 32*i -: 32] = hwif_out.RSS_KEY[i].bytes.value;
     end
 
-    // rss_toeplitz does not reset its indirection table: the 128 clocks after reset write every
+    // rss_toeplitz does not reset its indirection table: the 128 clocks after a reset write every
     // entry 0 (RSS_INDIR writes then, which no host can make so early, would be lost) and hold
     // RSS requests until then.
     always_ff @(posedge clk) begin
-        if (rst) begin
+        if (rst || core_reset) begin
             ind_clr_q <= '0;
         end else if (!ind_clr_q[7]) begin
             ind_clr_q <= ind_clr_q + 8'd1;
@@ -336,6 +367,7 @@ module splitrx_core #(
     ) steer_inst (
         .clk, .rst,
         .promisc(hwif_out.STEER_CTRL.promisc.value),
+        .tbl_clear(core_reset),
         .tbl_wr_en(hwif_out.STEER_COMMIT.commit.value),
         .tbl_wr_idx(hwif_out.STEER_ENTRY.index.value),
         .tbl_wr_valid(hwif_out.STEER_ENTRY.valid.value),
@@ -441,7 +473,8 @@ module splitrx_core #(
         .s_axis_cpl_tready(cpl_tready),
         .s_axis_cpl_tlast(cpl_tlast),
         .s_axis_cpl_tuser(cpl_tuser),
-        .q_enable, .q_reset, .q_mode, .q_split_level, .q_mergeable, .q_drop_when_empty,
+        .q_enable, .q_reset(q_reset | {NQ{core_reset}}), .q_mode, .q_split_level,
+        .q_mergeable, .q_drop_when_empty,
         .q_desc_base, .q_desc_size_log2, .q_desc_tail, .q_data_offset,
         .q_cpl_base, .q_cpl_size_log2, .q_cpl_head,
         .q_irq_enable, .q_irq_vector, .q_mod_pkts, .q_mod_cycles,
@@ -547,6 +580,9 @@ module splitrx_core #(
 
     always_comb begin
         hwif_in = '{default: '0};
+        hwif_in.core_rst                          = rst || core_reset;
+        hwif_in.DEV_STATUS.reset_busy.next        = !ind_clr_q[7];
+        hwif_in.DEV_STATUS.core_resets.next       = core_resets_q;
         hwif_in.ERR_STATUS.mmio_bad_access.hwset  = bad_access;
         hwif_in.ERR_STATUS.dma_test_bad_req.hwset = dma_test_bad_req;
         hwif_in.PCIE_CFG.max_payload.next         = cfg_max_payload;
@@ -712,7 +748,7 @@ module splitrx_core #(
     );
 
     logic unused;
-    assign unused = ^{csr_stall_wr, csr_stall_rd, fifo_frames_good, fifo_level,
+    assign unused = ^{csr_stall_wr, csr_stall_rd, hwif_out.DEV_CTRL.reset.value, fifo_frames_good, fifo_level,
                       steer_res_reason, steer_res_rule, steer_res_entry,
                       cfg_interrupt_msix_enable[3:1], cfg_interrupt_msix_mask[3:1]};
 

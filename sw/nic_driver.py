@@ -253,6 +253,21 @@ class NicDriver:
         self.queues[index] = q
         return q
 
+    async def reset_core(self, max_reads: int = 1000) -> list[RxQueue]:
+        """Core reset (DEV_CTRL.reset): every queue stops at once and forgets its rings and
+        settings; steering, RSS and DMA settings return to their reset values (counters and
+        the MSI-X table stay). Waits until DEV_STATUS.reset_busy clears. Returns the queues
+        that were open: ``retire`` each (it keeps its rings mapped until the NIC holds
+        nothing of it), then open queues again."""
+        busy = regmap.DEV_STATUS.fields["reset_busy"]
+        await self.regs.write32(regmap.DEV_CTRL.offset, regmap.DEV_CTRL.fields["reset"].put(1))
+        for q in self.queues.values():
+            q.enabled = False
+        for _ in range(max_reads):
+            if not busy.get(await self.regs.read32(regmap.DEV_STATUS.offset)):
+                return list(self.queues.values())
+        raise QuiesceTimeout(f"DEV_STATUS.reset_busy still set after {max_reads} reads")
+
     def _caps(self) -> Capabilities:
         if self.caps is None:
             raise DriverError("probe() the device first")
@@ -556,6 +571,9 @@ class RxQueue:
         outstanding), or the queue is stopped by an error (``reset`` discards what is
         left). The register reads also flush the NIC's earlier DMA writes."""
         await self.disable()
+        await self._wait_quiescent(max_reads)
+
+    async def _wait_quiescent(self, max_reads: int) -> None:
         for _ in range(max_reads):
             st = await self.status()
             if st.quiescent or st.error:
@@ -585,11 +603,26 @@ class RxQueue:
         if self.closed:
             return []
         lost = await self.reset(enable=False)
+        self._release()
+        return lost
+
+    async def retire(self, max_reads: int = 1000) -> list[RxDescriptor]:
+        """After ``NicDriver.reset_core``: wait until STATUS.quiescent (a descriptor read
+        still in flight keeps its tag until answered; its data is then ignored), unmap the
+        rings and forget the queue. Returns the outstanding descriptors (``poll`` first to
+        collect completions already written)."""
+        await self._wait_quiescent(max_reads)  # the reset disabled it: no CTRL write
+        lost = list(self._posted)
+        self._release()
+        return lost
+
+    def _release(self) -> None:
+        """Unmap both rings and forget the queue (the NIC holds nothing of it)."""
         self.drv.domain.unmap(self.desc_base, self._desc_bytes)
         self.drv.domain.unmap(self.cpl_base, self._cpl_bytes)
+        self.enabled = False
         self.closed = True
         self.drv.queues.pop(self.index, None)
-        return lost
 
     async def status(self) -> QueueStatus:
         v = await self.regs.read32(self._addr("STATUS"))

@@ -36,7 +36,7 @@ from model.records import (
     RxDescriptor,
     SplitLevel,
 )
-from model.rss import MS_VERIFICATION_KEY, RSS_RESET, RssConfig
+from model.rss import INDIRECTION_ENTRIES, MS_VERIFICATION_KEY, RSS_RESET, RssConfig
 from model.steer import EMPTY, steer_frame
 from sw.nic_driver import (
     DriverError,
@@ -137,7 +137,7 @@ def test_probe_reads_capabilities_from_the_register_map() -> None:
     caps = run(h.drv.probe())
     assert caps.id == regmap.ID.reset
     v = regmap.VERSION.fields
-    assert caps.version == (v["major"].reset, v["minor"].reset, v["patch"].reset) == (0, 3, 0)
+    assert caps.version == (v["major"].reset, v["minor"].reset, v["patch"].reset) == (0, 4, 0)
     assert caps.rx_queues == regmap.CAP_QUEUES.fields["rx_queues"].reset == 8
     assert caps.desc_cache == 32
     assert caps.msix_vectors == regmap.CAP_QUEUES.fields["msix_vectors"].reset
@@ -859,6 +859,45 @@ def test_queue_error_shows_in_status_and_reset_recovers_with_a_fresh_ring() -> N
         h.nic.receive(frame(90))
         (d,) = await q.poll()
         assert (d.cpl.cookie, d.cpl.phase, d.cpl.frame_len) == (0x1028, 1, 90)
+
+    run(go())
+
+
+def test_core_reset_returns_every_register_to_reset_and_keeps_the_counters() -> None:
+    h = Host()
+
+    async def go() -> None:
+        q0 = await h.queue(desc=8, index=0, mode=PlacementMode.SPLIT)
+        q1 = await h.queue(desc=8, index=3)
+        await h.drv.set_dma_params(cpl_flush=7)
+        await h.drv.set_rss(MS_VERIFICATION_KEY, (3,) * INDIRECTION_ENTRIES)
+        await q0.post([h.desc(0, hdr=True), h.desc(1, hdr=True)])
+        await q1.post([h.desc(2)])
+        h.nic.receive(frame(64), queue=0, meta=UDP_META)
+        assert len(await q0.poll()) == 1
+        assert await h.drv.reset_core() == [q0, q1]
+        # the descriptors the NIC did not use come back; both queues are closed and unmapped
+        assert [d.cookie for d in await q0.retire()] == [0x1001]
+        assert [d.cookie for d in await q1.retire()] == [0x1002]
+        assert h.drv.queues == {} and q0.closed and q1.closed
+        with pytest.raises(IommuFault):
+            h.domain.translate(q0.desc_base, 32, write=False)
+        # every register reads its reset value; counters survive
+        for i in (0, 3):
+            for name in ("CTRL", "DESC_BASE_LO", "DESC_SIZE", "DESC_TAIL", "CPL_HEAD"):
+                assert reg(h, name, i) == regmap.RXQ.regs[name].reset, (i, name)
+        assert h.nic.read_now(regmap.DMA_CPL_FLUSH.offset) == regmap.DMA_CPL_FLUSH.reset
+        assert h.nic.rss_config() == RSS_RESET
+        status = h.nic.read_now(regmap.DEV_STATUS.offset)
+        assert regmap.DEV_STATUS.fields["core_resets"].get(status) == 1
+        assert (await h.drv.counters()).rx_frames == 1
+        assert h.nic.counter("packets", 0) == 1
+        # a fresh queue takes over
+        q = await h.queue(desc=8, index=0)
+        await q.post([h.desc(5)])
+        h.nic.receive(frame(70))
+        (d,) = await q.poll()
+        assert (d.cpl.cookie, d.cpl.frame_len) == (0x1005, 70)
 
     run(go())
 

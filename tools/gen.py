@@ -114,12 +114,14 @@ def _regfile_members(rf: Any, prefix: str = "", base: int = 0) -> list[tuple[str
 
 
 def _entries(bar0: Any) -> list[_Entry]:
-    from systemrdl.node import MemNode, RegfileNode, RegNode
+    from systemrdl.node import MemNode, RegfileNode, RegNode, SignalNode
 
     out: list[_Entry] = []
 
     def visit(parent: Any) -> None:
         for node in parent.children(unroll=False):
+            if isinstance(node, SignalNode):  # core_rst: an input of the block, not a register
+                continue
             name = node.inst_name.upper()
             offset = node.raw_absolute_address
             count = node.array_dimensions[0] if node.is_array else 1

@@ -77,6 +77,8 @@ module splitrx_csr (
         logic SCRATCH;
         logic ERR_STATUS;
         logic PCIE_CFG;
+        logic DEV_CTRL;
+        logic DEV_STATUS;
         logic DMA_TEST_ADDR_LO;
         logic DMA_TEST_ADDR_HI;
         logic DMA_TEST_LEN;
@@ -181,6 +183,12 @@ module splitrx_csr (
         decoded_reg_strb.PCIE_CFG = cpuif_req_masked & (cpuif_addr == 13'h1c) & !cpuif_req_is_wr;
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h1c);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h1c) & !cpuif_req_is_wr;
+        decoded_reg_strb.DEV_CTRL = cpuif_req_masked & (cpuif_addr == 13'h20);
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h20);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h20);
+        decoded_reg_strb.DEV_STATUS = cpuif_req_masked & (cpuif_addr == 13'h24) & !cpuif_req_is_wr;
+        is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h24);
+        is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h24) & !cpuif_req_is_wr;
         decoded_reg_strb.DMA_TEST_ADDR_LO = cpuif_req_masked & (cpuif_addr == 13'h40);
         is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h40);
         is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h40);
@@ -367,6 +375,12 @@ module splitrx_csr (
                 logic load_next;
             } msix_bad_vector;
         } ERR_STATUS;
+        struct {
+            struct {
+                logic next;
+                logic load_next;
+            } reset;
+        } DEV_CTRL;
         struct {
             struct {
                 logic [31:0] next;
@@ -611,6 +625,11 @@ module splitrx_csr (
         } ERR_STATUS;
         struct {
             struct {
+                logic value;
+            } reset;
+        } DEV_CTRL;
+        struct {
+            struct {
                 logic [31:0] value;
             } addr;
         } DMA_TEST_ADDR_LO;
@@ -807,7 +826,7 @@ module splitrx_csr (
         field_combo.SCRATCH.value.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.SCRATCH.value.value <= 32'h0;
         end else begin
             if(field_combo.SCRATCH.value.load_next) begin
@@ -832,7 +851,7 @@ module splitrx_csr (
         field_combo.ERR_STATUS.mmio_bad_access.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.ERR_STATUS.mmio_bad_access.value <= 1'h0;
         end else begin
             if(field_combo.ERR_STATUS.mmio_bad_access.load_next) begin
@@ -857,7 +876,7 @@ module splitrx_csr (
         field_combo.ERR_STATUS.dma_test_bad_req.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.ERR_STATUS.dma_test_bad_req.value <= 1'h0;
         end else begin
             if(field_combo.ERR_STATUS.dma_test_bad_req.load_next) begin
@@ -882,7 +901,7 @@ module splitrx_csr (
         field_combo.ERR_STATUS.msix_bad_vector.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.ERR_STATUS.msix_bad_vector.value <= 1'h0;
         end else begin
             if(field_combo.ERR_STATUS.msix_bad_vector.load_next) begin
@@ -890,6 +909,32 @@ module splitrx_csr (
             end
         end
     end
+    // Field: splitrx_csr.DEV_CTRL.reset
+    always_comb begin
+        automatic logic [0:0] next_c;
+        automatic logic load_next_c;
+        next_c = field_storage.DEV_CTRL.reset.value;
+        load_next_c = '0;
+        if(decoded_reg_strb.DEV_CTRL && decoded_req_is_wr) begin // SW write
+            next_c = (field_storage.DEV_CTRL.reset.value & ~decoded_wr_biten[0:0]) | (decoded_wr_data[0:0] & decoded_wr_biten[0:0]);
+            load_next_c = '1;
+        end else begin // singlepulse clears back to 0
+            next_c = '0;
+            load_next_c = '1;
+        end
+        field_combo.DEV_CTRL.reset.next = next_c;
+        field_combo.DEV_CTRL.reset.load_next = load_next_c;
+    end
+    always_ff @(posedge clk) begin
+        if(hwif_in.core_rst) begin
+            field_storage.DEV_CTRL.reset.value <= 1'h0;
+        end else begin
+            if(field_combo.DEV_CTRL.reset.load_next) begin
+                field_storage.DEV_CTRL.reset.value <= field_combo.DEV_CTRL.reset.next;
+            end
+        end
+    end
+    assign hwif_out.DEV_CTRL.reset.value = field_storage.DEV_CTRL.reset.value;
     // Field: splitrx_csr.DMA_TEST_ADDR_LO.addr
     always_comb begin
         automatic logic [31:0] next_c;
@@ -904,7 +949,7 @@ module splitrx_csr (
         field_combo.DMA_TEST_ADDR_LO.addr.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_TEST_ADDR_LO.addr.value <= 32'h0;
         end else begin
             if(field_combo.DMA_TEST_ADDR_LO.addr.load_next) begin
@@ -927,7 +972,7 @@ module splitrx_csr (
         field_combo.DMA_TEST_ADDR_HI.addr.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_TEST_ADDR_HI.addr.value <= 32'h0;
         end else begin
             if(field_combo.DMA_TEST_ADDR_HI.addr.load_next) begin
@@ -950,7 +995,7 @@ module splitrx_csr (
         field_combo.DMA_TEST_LEN.len.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_TEST_LEN.len.value <= 6'h0;
         end else begin
             if(field_combo.DMA_TEST_LEN.len.load_next) begin
@@ -976,7 +1021,7 @@ module splitrx_csr (
         field_combo.DMA_TEST_CTRL.start.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_TEST_CTRL.start.value <= 1'h0;
         end else begin
             if(field_combo.DMA_TEST_CTRL.start.load_next) begin
@@ -1000,7 +1045,7 @@ module splitrx_csr (
             field_combo.DMA_TEST_DATA[i0].data.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.DMA_TEST_DATA[i0].data.value <= 32'h0;
             end else begin
                 if(field_combo.DMA_TEST_DATA[i0].data.load_next) begin
@@ -1031,7 +1076,7 @@ module splitrx_csr (
         field_combo.STEER_CTRL.promisc.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_CTRL.promisc.value <= 1'h1;
         end else begin
             if(field_combo.STEER_CTRL.promisc.load_next) begin
@@ -1054,7 +1099,7 @@ module splitrx_csr (
         field_combo.STEER_MAC_LO.mac.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_MAC_LO.mac.value <= 32'h0;
         end else begin
             if(field_combo.STEER_MAC_LO.mac.load_next) begin
@@ -1077,7 +1122,7 @@ module splitrx_csr (
         field_combo.STEER_MAC_HI.mac.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_MAC_HI.mac.value <= 16'h0;
         end else begin
             if(field_combo.STEER_MAC_HI.mac.load_next) begin
@@ -1100,7 +1145,7 @@ module splitrx_csr (
         field_combo.STEER_ENTRY.queue.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_ENTRY.queue.value <= 6'h0;
         end else begin
             if(field_combo.STEER_ENTRY.queue.load_next) begin
@@ -1123,7 +1168,7 @@ module splitrx_csr (
         field_combo.STEER_ENTRY.valid.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_ENTRY.valid.value <= 1'h0;
         end else begin
             if(field_combo.STEER_ENTRY.valid.load_next) begin
@@ -1146,7 +1191,7 @@ module splitrx_csr (
         field_combo.STEER_ENTRY.vlan_match.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_ENTRY.vlan_match.value <= 1'h0;
         end else begin
             if(field_combo.STEER_ENTRY.vlan_match.load_next) begin
@@ -1169,7 +1214,7 @@ module splitrx_csr (
         field_combo.STEER_ENTRY.vlan_id.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_ENTRY.vlan_id.value <= 12'h0;
         end else begin
             if(field_combo.STEER_ENTRY.vlan_id.load_next) begin
@@ -1192,7 +1237,7 @@ module splitrx_csr (
         field_combo.STEER_ENTRY.index.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_ENTRY.index.value <= 4'h0;
         end else begin
             if(field_combo.STEER_ENTRY.index.load_next) begin
@@ -1218,7 +1263,7 @@ module splitrx_csr (
         field_combo.STEER_COMMIT.commit.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.STEER_COMMIT.commit.value <= 1'h0;
         end else begin
             if(field_combo.STEER_COMMIT.commit.load_next) begin
@@ -1241,7 +1286,7 @@ module splitrx_csr (
         field_combo.DMA_DESC_WAIT.cycles.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_DESC_WAIT.cycles.value <= 16'h0;
         end else begin
             if(field_combo.DMA_DESC_WAIT.cycles.load_next) begin
@@ -1264,7 +1309,7 @@ module splitrx_csr (
         field_combo.DMA_CPL_FLUSH.cycles.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_CPL_FLUSH.cycles.value <= 16'h40;
         end else begin
             if(field_combo.DMA_CPL_FLUSH.cycles.load_next) begin
@@ -1287,7 +1332,7 @@ module splitrx_csr (
         field_combo.DMA_RD_TIMEOUT.cycles_x256.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.DMA_RD_TIMEOUT.cycles_x256.value <= 16'h100;
         end else begin
             if(field_combo.DMA_RD_TIMEOUT.cycles_x256.load_next) begin
@@ -1310,7 +1355,7 @@ module splitrx_csr (
         field_combo.RSS_CTRL.udp_4tuple.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.RSS_CTRL.udp_4tuple.value <= 1'h0;
         end else begin
             if(field_combo.RSS_CTRL.udp_4tuple.load_next) begin
@@ -1333,7 +1378,7 @@ module splitrx_csr (
         field_combo.RSS_INDIR.queue.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.RSS_INDIR.queue.value <= 6'h0;
         end else begin
             if(field_combo.RSS_INDIR.queue.load_next) begin
@@ -1356,7 +1401,7 @@ module splitrx_csr (
         field_combo.RSS_INDIR.index.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.RSS_INDIR.index.value <= 7'h0;
         end else begin
             if(field_combo.RSS_INDIR.index.load_next) begin
@@ -1382,7 +1427,7 @@ module splitrx_csr (
         field_combo.RSS_INDIR.write.load_next = load_next_c;
     end
     always_ff @(posedge clk) begin
-        if(rst) begin
+        if(hwif_in.core_rst) begin
             field_storage.RSS_INDIR.write.value <= 1'h0;
         end else begin
             if(field_combo.RSS_INDIR.write.load_next) begin
@@ -1406,7 +1451,7 @@ module splitrx_csr (
             field_combo.RSS_KEY[i0].bytes.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RSS_KEY[i0].bytes.value <= 32'h0;
             end else begin
                 if(field_combo.RSS_KEY[i0].bytes.load_next) begin
@@ -1431,7 +1476,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.enable.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.enable.value <= 1'h0;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.enable.load_next) begin
@@ -1457,7 +1502,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.reset.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.reset.value <= 1'h0;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.reset.load_next) begin
@@ -1480,7 +1525,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.mode.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.mode.value <= 2'h0;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.mode.load_next) begin
@@ -1503,7 +1548,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.split_level.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.split_level.value <= 2'h2;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.split_level.load_next) begin
@@ -1526,7 +1571,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.mergeable.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.mergeable.value <= 1'h0;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.mergeable.load_next) begin
@@ -1549,7 +1594,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CTRL.drop_when_empty.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CTRL.drop_when_empty.value <= 1'h1;
             end else begin
                 if(field_combo.RXQ[i0].CTRL.drop_when_empty.load_next) begin
@@ -1572,7 +1617,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].DESC_BASE_LO.addr.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].DESC_BASE_LO.addr.value <= 32'h0;
             end else begin
                 if(field_combo.RXQ[i0].DESC_BASE_LO.addr.load_next) begin
@@ -1595,7 +1640,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].DESC_BASE_HI.addr.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].DESC_BASE_HI.addr.value <= 32'h0;
             end else begin
                 if(field_combo.RXQ[i0].DESC_BASE_HI.addr.load_next) begin
@@ -1618,7 +1663,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].DESC_SIZE.log2.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].DESC_SIZE.log2.value <= 5'h0;
             end else begin
                 if(field_combo.RXQ[i0].DESC_SIZE.log2.load_next) begin
@@ -1641,7 +1686,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].DESC_TAIL.index.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].DESC_TAIL.index.value <= 16'h0;
             end else begin
                 if(field_combo.RXQ[i0].DESC_TAIL.index.load_next) begin
@@ -1664,7 +1709,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].DATA_OFFSET.bytes.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].DATA_OFFSET.bytes.value <= 12'h0;
             end else begin
                 if(field_combo.RXQ[i0].DATA_OFFSET.bytes.load_next) begin
@@ -1687,7 +1732,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CPL_BASE_LO.addr.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CPL_BASE_LO.addr.value <= 32'h0;
             end else begin
                 if(field_combo.RXQ[i0].CPL_BASE_LO.addr.load_next) begin
@@ -1710,7 +1755,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CPL_BASE_HI.addr.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CPL_BASE_HI.addr.value <= 32'h0;
             end else begin
                 if(field_combo.RXQ[i0].CPL_BASE_HI.addr.load_next) begin
@@ -1733,7 +1778,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CPL_SIZE.log2.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CPL_SIZE.log2.value <= 5'h0;
             end else begin
                 if(field_combo.RXQ[i0].CPL_SIZE.log2.load_next) begin
@@ -1756,7 +1801,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].CPL_HEAD.index.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].CPL_HEAD.index.value <= 16'h0;
             end else begin
                 if(field_combo.RXQ[i0].CPL_HEAD.index.load_next) begin
@@ -1779,7 +1824,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].IRQ.vector.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].IRQ.vector.value <= 6'h0;
             end else begin
                 if(field_combo.RXQ[i0].IRQ.vector.load_next) begin
@@ -1802,7 +1847,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].IRQ.enable.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].IRQ.enable.value <= 1'h0;
             end else begin
                 if(field_combo.RXQ[i0].IRQ.enable.load_next) begin
@@ -1825,7 +1870,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].MODERATION.packets.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].MODERATION.packets.value <= 8'h1;
             end else begin
                 if(field_combo.RXQ[i0].MODERATION.packets.load_next) begin
@@ -1848,7 +1893,7 @@ module splitrx_csr (
             field_combo.RXQ[i0].MODERATION.cycles.load_next = load_next_c;
         end
         always_ff @(posedge clk) begin
-            if(rst) begin
+            if(hwif_in.core_rst) begin
                 field_storage.RXQ[i0].MODERATION.cycles.value <= 16'h0;
             end else begin
                 if(field_combo.RXQ[i0].MODERATION.cycles.load_next) begin
@@ -1887,7 +1932,7 @@ module splitrx_csr (
         end
         if(rd_mux_addr == 13'h4) begin
             readback_data_var[7:0] = 8'h0;
-            readback_data_var[15:8] = 8'h3;
+            readback_data_var[15:8] = 8'h4;
             readback_data_var[23:16] = 8'h0;
         end
         if(rd_mux_addr == 13'h8) begin
@@ -1917,6 +1962,13 @@ module splitrx_csr (
         if(rd_mux_addr == 13'h1c) begin
             readback_data_var[2:0] = hwif_in.PCIE_CFG.max_payload.next;
             readback_data_var[6:4] = hwif_in.PCIE_CFG.max_read_req.next;
+        end
+        if(rd_mux_addr == 13'h20) begin
+            readback_data_var[0] = field_storage.DEV_CTRL.reset.value;
+        end
+        if(rd_mux_addr == 13'h24) begin
+            readback_data_var[0] = hwif_in.DEV_STATUS.reset_busy.next;
+            readback_data_var[15:8] = hwif_in.DEV_STATUS.core_resets.next;
         end
         if(rd_mux_addr == 13'h40) begin
             readback_data_var[31:0] = field_storage.DMA_TEST_ADDR_LO.addr.value;

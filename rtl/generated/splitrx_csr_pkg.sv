@@ -43,6 +43,19 @@ package splitrx_csr_pkg;
 
     typedef struct {
         logic next;
+    } splitrx_csr__DEV_STATUS__reset_busy__in_t;
+
+    typedef struct {
+        logic [7:0] next;
+    } splitrx_csr__DEV_STATUS__core_resets__in_t;
+
+    typedef struct {
+        splitrx_csr__DEV_STATUS__reset_busy__in_t reset_busy;
+        splitrx_csr__DEV_STATUS__core_resets__in_t core_resets;
+    } splitrx_csr__DEV_STATUS__in_t;
+
+    typedef struct {
+        logic next;
     } splitrx_csr__DMA_TEST_STATUS__busy__in_t;
 
     typedef struct {
@@ -119,8 +132,10 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__in_t;
 
     typedef struct {
+        logic core_rst;
         splitrx_csr__ERR_STATUS__in_t ERR_STATUS;
         splitrx_csr__PCIE_CFG__in_t PCIE_CFG;
+        splitrx_csr__DEV_STATUS__in_t DEV_STATUS;
         splitrx_csr__DMA_TEST_STATUS__in_t DMA_TEST_STATUS;
         splitrx_csr__cnt64_rf__in_t DROP[11];
         splitrx_csr__cnt64_rf__in_t RX_FRAMES;
@@ -129,6 +144,14 @@ package splitrx_csr_pkg;
         splitrx_csr__cnt64_rf__in_t MSIX_DROPS;
         splitrx_csr__rxq_rf__in_t RXQ[8];
     } splitrx_csr__in_t;
+
+    typedef struct {
+        logic value;
+    } splitrx_csr__DEV_CTRL__reset__out_t;
+
+    typedef struct {
+        splitrx_csr__DEV_CTRL__reset__out_t reset;
+    } splitrx_csr__DEV_CTRL__out_t;
 
     typedef struct {
         logic [31:0] value;
@@ -450,6 +473,7 @@ package splitrx_csr_pkg;
     } splitrx_csr__rxq_rf__out_t;
 
     typedef struct {
+        splitrx_csr__DEV_CTRL__out_t DEV_CTRL;
         splitrx_csr__DMA_TEST_ADDR_LO__out_t DMA_TEST_ADDR_LO;
         splitrx_csr__DMA_TEST_ADDR_HI__out_t DMA_TEST_ADDR_HI;
         splitrx_csr__DMA_TEST_LEN__out_t DMA_TEST_LEN;

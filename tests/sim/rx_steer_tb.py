@@ -89,6 +89,7 @@ class Tb:
         self.cycle = 0
         start_clock(dut.clk, CLK_NS)
         dut.promisc.value = 0
+        dut.tbl_clear.value = 0
         dut.tbl_wr_en.value = 0
         self.drive_write(Write(0, EMPTY))
         dut.s_req_valid.value = 0
