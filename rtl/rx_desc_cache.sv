@@ -7,8 +7,10 @@
 //
 // As soon as the host posts descriptors (DESC_TAIL moves), reads of up to BURST descriptors
 // are issued, round robin over queues, each into cache slots reserved at issue. A read never
-// crosses the ring's end, a 4 KiB page or Max Read Request Size, and a read smaller than
-// BURST waits for cache room unless fewer are posted. Completions may arrive split (at RCB
+// crosses the ring's end, a 4 KiB page or Max Read Request Size. A read cut short only by
+// cache room waits for room, so reads stay large, but not for longer than TOPUP clocks: a
+// queue whose cache lacks fewer than BURST descriptors fills it then, so that a frame may use
+// all DEPTH descriptors once the queue has been quiet that long. Completions may arrive split (at RCB
 // or MPS) and out of order across tags: each 256-bit completion beat is one 32-byte
 // descriptor, placed by the completion's byte count (bytes of the request still to come). The placement engine reads the cache
 // at an offset from the queue's head and pops the descriptors a frame used.
@@ -28,6 +30,8 @@ module rx_desc_cache #(
     parameter int BURST = 8,
     // Outstanding read tags
     parameter int TAGS = 16,
+    // Clocks a read cut short by cache room waits for more room before it is issued anyway
+    parameter int TOPUP = 256,
     // Request/completion stream width in bits (one descriptor per beat)
     parameter int AXIS_W = 256
 ) (
@@ -106,6 +110,7 @@ module rx_desc_cache #(
     logic [15:0]          tag_age_q [TAGS];     // in 256-clock ticks
 
     logic [7:0]           tick_q;               // prescaler for the timeout
+    logic [NQ-1:0][$clog2(TOPUP+1)-1:0] topup_q; // clocks a room-cut read has waited
     logic                 req_valid_q;
     req_hdr_t             req_hdr_q;
     logic [QW-1:0]        rr_q;                 // queue served last
@@ -124,7 +129,7 @@ module rx_desc_cache #(
     // ---------------------------------------------------------------- read scheduling
     // Descriptors of queue q the next read may cover: posted and unfetched, cache room,
     // BURST, ring end, 4 KiB page, MRRS.
-    logic [NQ-1:0]        eligible;
+    logic [NQ-1:0]        eligible, room_cut;
     logic [NQ-1:0][8:0]   burst_n;
     logic [TAGS-1:0]      tag_free;
     logic [TW-1:0]        free_tag;
@@ -132,6 +137,7 @@ module rx_desc_cache #(
 
     always_comb begin
         logic [15:0] unfetched, room, ring_room, page_room, mrrs_room, n;
+        logic        short;
         logic [15:0] slot_idx;
         logic [11:0] addr_lo;
         for (int q = 0; q < NQ; q++) begin
@@ -144,15 +150,17 @@ module rx_desc_cache #(
             mrrs_room = 16'((16'd128 << cfg_max_read_req) >> 5);
             n = 16'(BURST);
             if (unfetched < n) n = unfetched;
-            if (room < n) n = room;
             if (ring_room < n) n = ring_room;
             if (page_room < n) n = page_room;
             if (mrrs_room < n) n = mrrs_room;
-            burst_n[q] = 9'(n);
-            // a short read waits for room unless fewer are posted
+            // the read as large as it may be; cut by cache room it waits (up to TOPUP)
+            short = room < n;
+            if (short) n = room;
+            burst_n[q]  = 9'(n);
+            room_cut[q] = short && n != 16'd0;
             eligible[q] = q_fetch_en[q] && !q_reset[q] && unfetched != 16'd0
-                       && unfetched <= 16'(1 << 15)
-                       && room >= ((unfetched < 16'(BURST)) ? unfetched : 16'(BURST));
+                       && unfetched <= 16'(1 << 15) && n != 16'd0
+                       && (!short || 32'(topup_q[q]) == TOPUP);
         end
         tag_free = ~tag_busy_q;
         have_tag = |tag_free;
@@ -248,6 +256,7 @@ module rx_desc_cache #(
         end
 
         if (rst) begin
+            topup_q     <= '0;
             vld_q       <= '0;
             head_q      <= '0;
             fetch_q     <= '0;
@@ -260,6 +269,14 @@ module rx_desc_cache #(
             cpl_beat_q  <= '0;
         end else begin
             tick_q <= tick_q + 8'd1;
+            for (int q = 0; q < NQ; q++) begin
+                if (!room_cut[q] || q_reset[q] || !q_fetch_en[q]
+                    || (issue && pick_q == QW'(q))) begin
+                    topup_q[q] <= '0;
+                end else if (32'(topup_q[q]) != TOPUP) begin
+                    topup_q[q] <= topup_q[q] + 1'b1;
+                end
+            end
 
             // request register
             if (m_axis_req_tready) begin
