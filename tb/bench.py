@@ -55,6 +55,25 @@ MOD_CYCLES = 250  # ... or 250 user clocks (1 us) after the first unannounced on
 DRAIN_NS = 5000  # measurement window: until 5 us after the last frame is in
 IDLE_SPACING_NS = 2000.0  # frame spacing of the idle-latency points
 
+# -- pinned pages per owner (the system rig: guests on the page constructor) -----------------
+
+PINNED_SAMPLE_NS = 500  # sampling interval, simulated ns
+PINNED_FRAMES = {False: 300, True: 100}  # IMIX frames on the wire (full run, --quick)
+# Owners (virtio guests behind vhost-net, buffers pinned by the page constructor): two that
+# consume what they receive, and one that never does (it stops at its quota, the others go
+# on) and is torn down two thirds in. share: of the frames on the wire; guest_num: its virtio
+# ring; nic_entries: the NIC queue's descriptor ring; posts: buffers it posts at start
+# (default: its ring full).
+PINNED_OWNERS: tuple[dict[str, Any], ...] = (
+    {"name": "guest0", "mode": "FULL", "share": 0.4, "guest_num": 64, "nic_entries": 32,
+     "quota_pages": 1024},
+    {"name": "guest1", "mode": "SPLIT_HOLE", "share": 0.4, "guest_num": 64, "nic_entries": 32,
+     "quota_pages": 1024},
+    {"name": "guest2", "mode": "FULL", "share": 0.2, "guest_num": 256, "nic_entries": 64,
+     "quota_pages": 8, "posts": 160, "stalled": True, "teardown": True},
+)  # fmt: skip
+FULL_STACK_COST = 4.0  # a full-stack system run costs about this many core points per sim ns
+
 # -- targets (../shared/DESIGN.md, "Performance") ---------------------------------------------
 
 TARGET_IDLE_LATENCY_NS = 1000.0
@@ -181,8 +200,8 @@ def plan(
     quick: bool, seed: int, poll_ns: int = POLL_NS, refill_batch: int = 1
 ) -> list[dict[str, Any]]:
     """The simulator jobs: lists of core points (cut so that two workers stay busy), the
-    system-speed runs on splitrx_top, `python -m tb.sim` plain and profiled, and a profiled
-    core point."""
+    system-speed runs on splitrx_top, the pinned-pages run (system rig with guests),
+    `python -m tb.sim` plain and profiled, and a profiled core point."""
     sizes: list[int | str] = [*(QUICK_SIZES if quick else SIZES), "imix"]
     lats = (1000.0,) if quick else LATENCIES_NS
     mps256: list[dict[str, Any]] = []
@@ -233,6 +252,20 @@ def plan(
             "est_sim_ns": sum(n * frame_period_ns(s) + 20_000 for s, n in sys_frames.items()),
         }
     )
+    pinned_n = PINNED_FRAMES[quick]
+    jobs.append(
+        {
+            "name": "pinned",
+            "type": "pinned",
+            "mps": 256,
+            "seed": seed,
+            "tasks": [
+                {"kind": "pinned", "frames": pinned_n, "sample_ns": PINNED_SAMPLE_NS,
+                 "read_latency_ns": 1000.0, "owners": [dict(o) for o in PINNED_OWNERS]}
+            ],
+            "est_sim_ns": (pinned_n * frame_period_ns(imix_mean()) + 20_000) * FULL_STACK_COST,
+        }
+    )  # fmt: skip
     prof = task("load", 64, "FULL", 1000.0, quick, purpose="profile")
     jobs.append(core_job("profile-core", 256, [prof], seed, profile=True))
     jobs.append(
@@ -303,7 +336,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 def run_cocotb(job: dict[str, Any], d: Path) -> dict[str, Any]:
     from tb.build import build, run, top_sources
 
-    top = "splitrx_top" if job["type"] == "system" else "splitrx_core"
+    top = "splitrx_core" if job["type"] == "core" else "splitrx_top"
     b = build(top, top_sources(top))
     (d / "job.json").write_text(json.dumps(job))
     result = d / "points.jsonl"
@@ -314,7 +347,7 @@ def run_cocotb(job: dict[str, Any], d: Path) -> dict[str, Any]:
     }
     if job.get("profile"):
         env["COCOTB_ENABLE_PROFILING"] = "1"
-    test = "system_points" if job["type"] == "system" else "core_points"
+    test = {"system": "system_points", "pinned": "pinned_points"}.get(job["type"], "core_points")
     names = [f"{test}/point={i}" for i in range(len(job["tasks"]))]  # cocotb.parametrize's
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -558,6 +591,37 @@ def host_copy_rows(tp: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def pinned_summary(p: dict[str, Any]) -> dict[str, Any]:
+    """The pinned-pages figures of the report from the point's samples: per owner its peak,
+    its mean while frames were on the wire, and what it still had pinned once every frame
+    was served."""
+    t = p["t_ns"]
+    busy = [i for i, x in enumerate(t) if x <= p["wire_ns"]] or [0]
+    owners = []
+    for o in p["owners"]:
+        pages = p["pinned_pages"][o["name"]]
+        held = p["buffers_held"][o["name"]]
+        owners.append(
+            {
+                **o,
+                "peak_pinned_pages": max(pages),
+                "mean_pinned_pages": sum(pages[i] for i in busy) / len(busy),
+                "final_pinned_pages": pages[-1],
+                "peak_buffers_held": max(held),
+            }
+        )
+    return {
+        "frames": p["frames"],
+        "sample_ns": p["task"]["sample_ns"],
+        "read_latency_ns": p["task"]["read_latency_ns"],
+        "wire_ns": p["wire_ns"],
+        "owners": owners,
+        "t_ns": t,
+        "pinned_pages": p["pinned_pages"],
+        "buffers_held": p["buffers_held"],
+    }
+
+
 def collect(
     results: list[dict[str, Any]],
     quick: bool,
@@ -575,6 +639,7 @@ def collect(
     system: list[dict[str, Any]] = []
     profiles: list[dict[str, Any]] = []
     tbsim: dict[str, Any] = {}
+    pinned: dict[str, Any] | None = None
     for r in results:
         if r.get("error"):
             errors.append(f"job {r['name']}: {r['error']}")
@@ -622,6 +687,12 @@ def collect(
                         "mrrs": p.get("mrrs"),
                     }
                 )
+        elif r["type"] == "pinned":
+            for p in res.get("points", []):
+                if p.get("error"):
+                    errors.append(f"job {r['name']}: {p['error']}")
+                elif "t_ns" in p:
+                    pinned = pinned_summary(p)
         elif r["type"] == "tbsim":
             for label in ("plain", "profiled"):
                 run = r.get(label)
@@ -805,7 +876,7 @@ def collect(
             }
             for r in results
         ],  # fmt: skip
-        "pinned_pages": None,
+        "pinned_pages": pinned,
         "errors": errors,
     }
     report["shortfalls"] = shortfalls(report)
@@ -985,6 +1056,19 @@ def validate_report(rep: dict[str, Any]) -> list[str]:
     for k in ("core", "system", "tb_sim", "profiles"):
         if k not in rep["simulator"]:
             bad.append(f"simulator.{k} missing")
+    pin = rep.get("pinned_pages")
+    if pin is not None:  # None: not measured (reports before it was)
+        n = len(pin.get("t_ns", []))
+        for o in pin.get("owners", []):
+            for k in ("name", "quota_pages", "peak_pinned_pages", "final_pinned_pages"):
+                if k not in o:
+                    bad.append(f"pinned_pages.owners.{k} missing")
+            if len(pin.get("pinned_pages", {}).get(o.get("name"), [])) != n:
+                bad.append(f"pinned_pages: {o.get('name')} has not one sample per time")
+            elif o.get("peak_pinned_pages", 0) > o.get("quota_pages", 0):
+                bad.append(f"pinned_pages: {o.get('name')} above its quota")
+        if not n or not pin.get("owners"):
+            bad.append("pinned_pages: no samples or no owners")
     return bad
 
 
@@ -1257,6 +1341,7 @@ def markdown(rep: dict[str, Any]) -> str:
               fmt(o["latency_ns"]["max"])]
              for o in rep["overdrive"]],
         )  # fmt: skip
+    L += pinned_markdown(rep.get("pinned_pages"))
     # simulator
     sim = rep["simulator"]
     tg = sim["targets_frames_per_s"]
@@ -1333,20 +1418,63 @@ def markdown(rep: dict[str, Any]) -> str:
         )  # fmt: skip
         L += ["", "Top functions by self time: " + "; ".join(
             f"`{f['function']}` {f['self_s']:.1f} s" for f in p["top_functions"][:6])]  # fmt: skip
+    if rep.get("pinned_pages") is None:
+        L += [
+            "",
+            "## Not measured yet",
+            "",
+            "- Pinned pages per owner over time (needs the page constructor in the loop: the "
+            "core-level runs post host buffers directly). Left for a later issue.",
+        ]
+    pngs = ["throughput.png", "latency_cdf.png", "requests.png"]
+    if rep.get("pinned_pages") is not None:
+        pngs.append("pinned_pages.png")
     L += [
-        "",
-        "## Not measured yet",
-        "",
-        "- Pinned pages per owner over time (needs the page constructor in the loop: the "
-        "core-level runs post host buffers directly). Left for a later issue.",
         "",
         "## Files",
         "",
-        "`bench.json` (every figure, with per-frame latencies at 64 B), this `report.md`, "
-        "`throughput.png`, `latency_cdf.png`, `requests.png`.",
+        "`bench.json` (every figure, with per-frame latencies at 64 B and the pinned-page "
+        "samples), this `report.md`, " + ", ".join(f"`{f}`" for f in pngs) + ".",
         "",
     ]
     return "\n".join(L)
+
+
+def pinned_markdown(pin: dict[str, Any] | None) -> list[str]:
+    """The report's section on pinned pages per owner (nothing when not measured)."""
+    if pin is None:
+        return []
+    L = [
+        "",
+        "## Pinned pages per owner over time",
+        "",
+        f"The system rig (`splitrx_top` from the XGMII wire, PCIe model, host driver, page "
+        f"constructor, one vhost-net backend and virtio guest per owner, every frame "
+        f"checked by the scoreboard): {pin['frames']} IMIX frames back to back at line rate "
+        f"({pin['wire_ns'] / 1000:.1f} us on the wire), the host served at each interrupt, "
+        f"{lat_label(pin['read_latency_ns'])} descriptor reads. Pinned pages: the owner's "
+        "4 KiB pages the page constructor has mapped for the NIC because a buffer in them is "
+        f"held by the NIC, sampled every {pin['sample_ns']} ns of simulated time. The "
+        "stalled owner never takes what it receives: it stops at its quota (further buffers "
+        "refused, its frames dropped) while the others go on; it is torn down once two "
+        "thirds of the frames are through (the wire pauses for that) and its pages are "
+        "unpinned.",
+        "",
+    ]
+    L += table(
+        ["owner", "placement", "NIC ring", "quota pages", "share of frames", "frames sent",
+         "taken by the owner", "peak pinned", "mean pinned (wire busy)", "pinned at the end",
+         "peak buffers held", "refused (quota)", "torn down at"],
+        [[o["name"] + (" (stalled)" if o.get("stalled") else ""), o["mode"],
+          str(o["nic_entries"]), str(o["quota_pages"]), f"{100 * o['share']:.0f} %",
+          str(o["frames_sent"]), str(o["frames_received"]), str(o["peak_pinned_pages"]),
+          f"{o['mean_pinned_pages']:.1f}", str(o["final_pinned_pages"]),
+          str(o["peak_buffers_held"]), str(o["refusals"]),
+          "–" if o.get("teardown_ns") is None else f"{o['teardown_ns'] / 1000:.1f} us"]
+         for o in pin["owners"]],
+    )  # fmt: skip
+    L += ["", "![pinned pages](pinned_pages.png)"]
+    return L
 
 
 def plots(rep: dict[str, Any], out: Path) -> list[Path]:
@@ -1461,6 +1589,30 @@ def plots(rep: dict[str, Any], out: Path) -> list[Path]:
     files.append(out / "requests.png")
     fig.savefig(files[-1], dpi=110)
     plt.close(fig)
+    pin = rep.get("pinned_pages")
+    if pin is not None:
+        fig, ax = plt.subplots(figsize=(11, 4.5))
+        t_us = [x / 1000 for x in pin["t_ns"]]
+        for o in pin["owners"]:
+            lab = f"{o['name']} ({o['mode']}{', stalled' if o.get('stalled') else ''})"
+            line = ax.step(t_us, pin["pinned_pages"][o["name"]], where="post", label=lab)
+            if o["quota_pages"] <= 2 * max(o["peak_pinned_pages"], 1):
+                ax.axhline(o["quota_pages"], color=line[0].get_color(), ls=":", lw=1,
+                           label=f"{o['name']} quota")  # fmt: skip
+            if o.get("teardown_ns") is not None:
+                ax.axvline(o["teardown_ns"] / 1000, color=line[0].get_color(), ls="--", lw=1,
+                           label=f"{o['name']} torn down")  # fmt: skip
+        ax.axvspan(0, pin["wire_ns"] / 1000, color="k", alpha=0.06, label="frames on the wire")
+        ax.set_xlabel("simulated time from the first frame, us")
+        ax.set_ylabel("pinned pages (4 KiB)")
+        ax.set_title("Pinned pages per owner (page constructor), IMIX at line rate")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.tight_layout()
+        files.append(out / "pinned_pages.png")
+        fig.savefig(files[-1], dpi=110)
+        plt.close(fig)
     return files
 
 
@@ -1497,6 +1649,97 @@ def progress_line(jobs: list[dict[str, Any]], done: set[str], t0: float) -> str:
     fill = 30 * got // max(total, 1)
     bar = "#" * fill + "." * (30 - fill)
     return f"  [{bar}] {got}/{total} points, {time.perf_counter() - t0:.0f} s"
+
+
+def speed_job(seed: int, repeats: int) -> dict[str, Any]:
+    """The full bench's system-speed job alone, each frame size run ``repeats`` times in one
+    simulator process (one after the other), for `--speed`."""
+    job = next(j for j in plan(False, seed) if j["type"] == "system")
+    job["name"] = "speed"
+    job["tasks"] = [t for t in job["tasks"] for _ in range(repeats)]
+    return job
+
+
+def speed_rows(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per frame size, the frames per wall-second and per CPU-second of each run, their best
+    and their median. (Each run starts at another simulated time, so the phase between the
+    MAC and PCIe clocks, and with it a frame's latency, may differ by a clock.)"""
+    by: dict[int, list[dict[str, Any]]] = {}
+    for p in points:
+        if not p.get("error"):
+            by.setdefault(int(p["task"]["size"]), []).append(p)
+    rows = []
+    for size, ps in sorted(by.items()):
+        fps = [p["frames_delivered"] / p["wall_s"] for p in ps]
+        cpu = [p["frames_delivered"] / p["cpu_s"] for p in ps]
+        rows.append(
+            {
+                "size": size,
+                "frames": ps[0]["frames_delivered"],
+                "sim_ns": ps[0]["sim_ns"],
+                "runs": len(ps),
+                "frames_per_s": fps,
+                "frames_per_cpu_s": cpu,
+                "best_frames_per_s": max(fps),
+                "median_frames_per_s": percentile(fps, 50),
+                "best_frames_per_cpu_s": max(cpu),
+                "target_frames_per_s": TARGET_SYSTEM_FPS.get(size),
+            }
+        )
+    return rows
+
+
+def run_speed(seed: int, repeats: int, out: Path, say: Callable[[str], None]) -> int:
+    """`--speed`: build splitrx_top, run the system-speed job, print and write speed.json."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        build_top("splitrx_top")
+    except Exception as exc:  # noqa: BLE001 - one line
+        print(f"splitrx bench: build failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    job = speed_job(seed, repeats)
+    say(f"simulator speed only: splitrx_top at {', '.join(str(s) for s in TARGET_SYSTEM_FPS)} "
+        f"B, {repeats} runs each, seed {seed}")  # fmt: skip
+    load: list[float] = [os.getloadavg()[0]]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fut = pool.submit(run_job, job)
+        while not fut.done():
+            time.sleep(1.0)
+            load.append(os.getloadavg()[0])
+        r = fut.result()
+    if r.get("error"):
+        print(f"splitrx bench: {r['error']}", file=sys.stderr)
+        return 1
+    rows = speed_rows((r.get("result") or {}).get("points", []))
+    rep = {
+        "schema": SCHEMA + "/speed",
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": git_commit(),
+        "seed": seed,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_1min_mean": sum(load) / len(load),
+            "load_avg_1min_max": max(load),
+        },
+        "system": rows,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(dump(rep))
+    print(f"splitrx bench — simulator speed, full system (splitrx_top from the XGMII wire at "
+          f"line rate), seed {seed}; load average {rep['machine']['load_avg_1min_mean']:.1f} "
+          f"(max {rep['machine']['load_avg_1min_max']:.1f}) on {os.cpu_count()} CPUs")  # fmt: skip
+    for x in rows:
+        print(
+            f"  {x['size']:>5} B: {x['frames']} frames, {x['sim_ns'] / 1000:.1f} us simulated; "
+            f"frames/s best {x['best_frames_per_s']:.1f}, median "
+            f"{x['median_frames_per_s']:.1f} (runs: "
+            + ", ".join(f"{v:.1f}" for v in x["frames_per_s"])
+            + f"); per CPU-s best {x['best_frames_per_cpu_s']:.1f}; target "
+            f"{fmt(x['target_frames_per_s'])}"
+        )
+    say(f"wrote {out / 'speed.json'}")
+    return 0 if len(rows) == len(TARGET_SYSTEM_FPS) else 1
 
 
 class BuildFailed(Exception):
@@ -1561,6 +1804,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="JSON",
         help="no simulation: write report.md and the plots again from a bench.json",
     )
+    ap.add_argument(
+        "--speed",
+        action="store_true",
+        help="only the full-system simulator speed (64 and 1518 B, --repeat runs each): "
+        "about a minute; writes speed.json",
+    )
+    ap.add_argument(
+        "--repeat", type=positive, default=3, help="runs per frame size with --speed (3)"
+    )
     args = ap.parse_args(argv)
     from tb.build import REPO, ToolchainError, ensure_toolchain
 
@@ -1578,6 +1830,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def say(msg: str) -> None:
         print(f"splitrx bench: {msg}", file=sys.stderr, flush=True)
+
+    if args.speed:
+        return run_speed(args.seed, args.repeat, out, say)
 
     t0 = time.perf_counter()
     jobs = plan(args.quick, args.seed, args.poll_ns, args.refill_batch)

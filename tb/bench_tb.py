@@ -13,6 +13,10 @@ TLP on RQ, RC and CQ by kind.
 core, PCIe model) at line rate into one queue, for the simulator's speed and for the latency
 from the last wire byte.
 
+``pinned_points`` runs the system rig (tb/system.py: vhost-net backends and virtio guests
+whose buffers the page constructor pins for the NIC) with IMIX from the wire at line rate,
+and samples each owner's pinned pages over simulated time.
+
 The job comes as JSON in the file named by SPLITRX_BENCH_JOB (read at import: each of its
 points is a cocotb test of its own, so each starts from a reset and a fresh enumeration and
 no point inherits another's state); each point appends its result as one JSON line to the
@@ -532,12 +536,14 @@ async def system_points(dut: Any, point: int) -> None:
     minimum 12-byte gap) into one FULL queue (1 us descriptor reads, NAPI-like host loop
     with model check) until the host has polled every completion: wall time, simulated time
     and the latency from each frame's last wire byte to its completion in host memory."""
-    from cocotbext.eth import XgmiiFrame, XgmiiSource
+    from cocotbext.eth import XgmiiFrame
+
+    from tb.xgmii import XgmiiWordSource
 
     task = JOB["tasks"][point]
     rng = point_rng(task)
     h, drv = await fresh_harness(dut, 1)
-    wire = XgmiiSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
+    wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
     wire.log.setLevel("WARNING")
     mrrs, mps = mrrs_mps(dut)
     size, n = int(task["size"]), task["frames"]
@@ -601,3 +607,127 @@ async def system_points(dut: Any, point: int) -> None:
             "error": None,
         }
     )
+
+
+@cocotb.test()
+@cocotb.parametrize(point=list(range(len(JOB["tasks"]))))
+async def pinned_points(dut: Any, point: int) -> None:
+    """Pinned pages per owner over time: guests on the page constructor (sw/page_pool.py)
+    behind the system rig, IMIX frames from the XGMII wire back to back, the host served at
+    each interrupt, every frame checked by the rig's scoreboard; each owner's pinned pages
+    and the buffers the NIC holds sampled every ``sample_ns`` of simulated time, from before
+    the first frame until every frame is served. Owners marked ``teardown`` are torn down
+    (vhost backend closed, owner unregistered) once two thirds of the frames are through;
+    the rest follow."""
+    from model.records import SplitLevel
+    from tb.system import GuestSpec, SystemRig
+    from tb.traffic import scapy_frame
+
+    task = JOB["tasks"][point]
+    rng = point_rng(task)
+    specs = []
+    for i, o in enumerate(task["owners"]):
+        specs.append(
+            GuestSpec(
+                o["name"], pinned_mac(i), i + 1, guest_num=o["guest_num"],
+                nic_entries=o["nic_entries"], quota_pages=o["quota_pages"],
+                mode=PlacementMode[o["mode"]], split_level=SplitLevel.L4,
+                stalled=o.get("stalled", False), posts=o.get("posts"),
+            )
+        )  # fmt: skip
+    w0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        rig = SystemRig(dut, guests=specs, read_latency_ns=float(task["read_latency_ns"]))
+        await rig.start()
+        sizes = imix_sizes(task["frames"], rng)
+        macs = [pinned_mac(i) for i in range(len(specs))]
+        shares = [o["share"] for o in task["owners"]]
+        dst = rng.choices(range(len(specs)), shares, k=len(sizes))
+        frames = [scapy_frame(rng, sizes[i] - FCS, i, dst=macs[d]) for i, d in enumerate(dst)]
+        names = [sp.name for sp in specs]
+        doomed = [o["name"] for o in task["owners"] if o.get("teardown")]
+        received: dict[str, int] = {}
+        refusals: dict[str, int] = {}  # buffers the pool refused for the owner's quota
+        teardown_ns: dict[str, float] = {}
+        t_ns: list[float] = []
+        pinned: dict[str, list[int]] = {n: [] for n in names}
+        held: dict[str, list[int]] = {n: [] for n in names}
+        sim0 = get_sim_time("ns")
+
+        def sample() -> None:
+            t_ns.append(round(get_sim_time("ns") - sim0, 1))
+            live = rig.pool.owners
+            for n in names:
+                st = rig.pool.stats(n) if n in live else None  # None: torn down
+                pinned[n].append(st.pinned_pages if st else 0)
+                held[n].append(st.in_flight if st else 0)
+
+        async def sampler() -> None:
+            while True:
+                sample()
+                await Timer(int(task["sample_ns"]), "ns")
+
+        async def serve() -> None:
+            while True:
+                await rig.irq.wait()
+                rig.irq.clear()
+                await rig.service()
+
+        sampling = cocotb.start_soon(sampler())
+        server = cocotb.start_soon(serve())
+        cut = len(frames) * 2 // 3 if doomed else len(frames)
+        for f in frames[:cut]:
+            await rig.send(f)
+        if doomed:
+            await rig.wire.wait()
+            async with rig.lock:  # not while the host is serving it
+                for n in doomed:
+                    refusals[n] = rig.pool.stats(n).refusals
+                    await rig.guests[n].backend.teardown()
+                    received[n] = len(rig.guests[n].received)
+                    del rig.guests[n]
+                    teardown_ns[n] = get_sim_time("ns") - sim0
+            for f in frames[cut:]:
+                await rig.send(f)
+        await rig.wire.wait()
+        t_wire = get_sim_time("ns") - sim0
+        await rig.receive_all()
+        await Timer(2000, "ns")  # the last buffers go back
+        sampling.cancel()
+        server.cancel()
+        sample()
+        problems = await rig.finish()
+        received |= {n: len(g.received) for n, g in rig.guests.items()}
+        refusals |= {n: rig.pool.stats(n).refusals for n in rig.guests}
+        sent = {n: sum(1 for d in dst if d == i) for i, n in enumerate(names)}
+        res: dict[str, Any] = {
+            "owners": [
+                {
+                    **o,
+                    "frames_sent": sent[o["name"]],
+                    "frames_received": received[o["name"]],
+                    "refusals": refusals[o["name"]],
+                    "teardown_ns": teardown_ns.get(o["name"]),
+                }
+                for o in task["owners"]
+            ],
+            "t_ns": t_ns,
+            "pinned_pages": pinned,
+            "buffers_held": held,
+            "wire_ns": t_wire,
+            "frames": len(frames),
+            "error": f"scoreboard: {problems[0]}" if problems else None,
+        }
+    except Exception as exc:  # noqa: BLE001 - reported with the point
+        dut._log.exception("pinned point %s failed", task)
+        res = {"error": f"{type(exc).__name__}: {exc}"}
+    res.update(
+        task=task,
+        wall_s=time.perf_counter() - w0,
+        cpu_s=time.process_time() - cpu0,
+    )
+    record(res)
+
+
+def pinned_mac(i: int) -> str:
+    return f"02:00:00:00:0c:{i:02x}"

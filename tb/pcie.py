@@ -10,7 +10,8 @@ recorded; a write or read the IOMMU refuses, or one that crosses a 4 KiB page, i
 fault (and a refused read gets an Unsupported Request completion), so a test fails instead
 of losing the access. Each read is answered from its own coroutine after ``read_latency_ns``
 plus a random ``read_jitter_ns`` (so completions of different tags come back out of order),
-split at MPS or at every RCB; ``read_fault`` can answer chosen reads UR or CA, or never.
+split at MPS or at every RCB; ``read_fault`` can answer chosen reads UR or CA, or never;
+``read_delay`` holds chosen answers back (memory read on time, completions late).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
-from cocotb.utils import get_sim_time
+from cocotb.triggers import Event, FallingEdge, RisingEdge, Timer
+from cocotb.utils import get_sim_steps, get_sim_time
 from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.tlp import Tlp, TlpType
@@ -96,6 +97,10 @@ class HostPort:
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     # per read (address, bytes): None to answer, or "UR", "CA", "withhold" (never answered)
     read_fault: Callable[[int, int], str | None] | None = None
+    # per read (address, bytes), asked when it is served: extra ns its answer is held back
+    # (0: none). Memory is read when the read is served and the completions leave that much
+    # later, as if held up in the fabric: a late answer carries the data of its time.
+    read_delay: Callable[[int, int], float] | None = None
     # every read request: (sim time in ns, tag, address, bytes)
     read_log: list[tuple[float, int, int, int]] = field(default_factory=list)
     writes: list[DmaWrite] = field(default_factory=list)
@@ -175,31 +180,38 @@ class HostPort:
         fault = self.read_fault(tlp.address, length) if self.read_fault else None
         if fault == "withhold":
             return
+        answer = self._answer(tlp, fault, length)
+        delay = self.read_delay(tlp.address, length) if self.read_delay else 0.0
+        if delay:
+            await Timer(round(delay), "ns")
+        for cpl in answer:
+            await self.rc.send(cpl)
+
+    def _answer(self, tlp: Tlp, fault: str | None, length: int) -> list[Tlp]:
+        """The completions of a read, with memory as it is now."""
         if fault in ("UR", "CA"):
             make = (
                 Tlp.create_ur_completion_for_tlp
                 if fault == "UR"
                 else Tlp.create_ca_completion_for_tlp
             )
-            await self.rc.send(make(tlp, PcieId(0, 0, 0)))
-            return
+            return [make(tlp, PcieId(0, 0, 0))]
         assert fault is None, f"read_fault returned {fault!r}"
         if (tlp.address & (PAGE - 1)) + length > PAGE:
             self._fault(tlp.address, length, "read crosses a 4 KiB boundary")
-            await self.rc.send(Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0)))
-            return
+            return [Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0))]
         assert self.domain is not None
         try:
             chunks = self.domain.translate(tlp.address, length, write=False)
         except IommuFault as exc:
             self._fault(tlp.address, length, f"IOMMU: {exc.fault.reason.name.lower()}")
-            await self.rc.send(Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0)))
-            return
+            return [Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0))]
         data = b"".join(self.mem.read(host, n) for host, n in chunks)
         # completions: largest allowed (MPS) or one per RCB, split only at RCB boundaries
         addr = tlp.address + tlp.get_first_be_offset()
         byte_count = tlp.get_be_byte_count()
         mps = 128 << self.rc.max_payload_size
+        out = []
         m = 0
         while m < tlp.length:
             cpl = Tlp.create_completion_data_for_tlp(tlp, PcieId(0, 0, 0))
@@ -208,11 +220,212 @@ class HostPort:
             cpl.byte_count = byte_count
             cpl.lower_address = addr & 0x7F
             cpl.set_data(data[m * 4 : (m + dw) * 4])
-            await self.rc.send(cpl)
+            out.append(cpl)
             sent = dw * 4 - (addr & 3)
             byte_count -= sent
             addr += sent
             m += dw
+        return out
+
+
+class _Discard:
+    """Stands in for a queue that nothing reads."""
+
+    def put_nowait(self, item: object) -> None:
+        pass
+
+    def empty(self) -> bool:
+        return True
+
+
+def int_sampler(bus: Any) -> Callable[..., None]:
+    """A ``sample`` for a cocotb-bus Bus that stores each signal as a plain int: the model's
+    sinks convert every sampled field with int() once per 32-bit lane (about 20 conversions
+    of a 256-bit value per beat), and cocotb-bus's own sample tries ``set_binstr`` on an int
+    and catches the AttributeError for every signal. Same values (Verilator is two-state)."""
+    signals = list(bus._signals.items())
+
+    def sample(obj: Any, strict: bool = False) -> None:
+        for name, handle in signals:
+            if hasattr(obj, name):
+                setattr(obj, name, int(handle.value))
+            elif strict:
+                raise AttributeError(f"{type(obj).__qualname__} has no attribute {name}")
+
+    return sample
+
+
+class QuietUltraScalePlusPcieDevice(UltraScalePlusPcieDevice):
+    """The UltraScale+ hard-IP model without the per-clock polling that does no work here.
+
+    The stock model (cocotbext-pcie 0.2.16, ``usp_model.py``) runs five coroutines that wake
+    on every user-clock edge whatever happens. With the signals splitrx connects (no
+    ``sys_reset``, no ``cfg_mgmt_*``, no ``cfg_interrupt_*_int`` requests, no
+    ``pcie_rq_seq_num*``, no ``pcie_cq_np_req*``) they reduce to:
+
+    - ``_run_cfg_status_logic``: drives ``cfg_max_payload`` / ``cfg_max_read_req`` from the
+      PCIe capability -- which changes only by a configuration write;
+    - ``_run_cfg_int_logic``: drives ``cfg_interrupt_msix_enable`` / ``_mask`` (and MSI
+      enable) from the capabilities -- likewise; the interrupt requests it polls are
+      unconnected;
+    - ``_run_cfg_ctrl_logic``: sets ``config_space_enable`` to True, as the constructor did;
+    - ``_run_rq_seq_num_logic``: drops one RQ sequence number per clock (nobody reads them);
+    - ``_run_cq_logic``: adds one CQ non-posted credit per clock (up to 32) and forwards
+      queued completer requests to the CQ interface at the next clock edge.
+
+    Here the first two drive their outputs at the first clock edge and then again at the
+    first edge after each configuration write (by TLP or cfg_mgmt: the only way their inputs
+    change) -- the edge on which the polling loop would show it; the third and fourth do
+    nothing; the CQ loop wakes only when a request is queued, forwards it at the next edge and
+    counts the credits of the clocks it slept through. Where a signal these loops would
+    otherwise read or drive is connected, the stock loop runs instead, so the model behaves
+    as before in every configuration. The RQ and CC sinks sample plain ints (``int_sampler``).
+    """
+
+    # status outputs other than cfg_max_payload/_read_req: any connected -> stock loop
+    _STATUS_OTHER = (
+        "sys_reset", "user_lnk_up", "cfg_phy_link_down", "cfg_negotiated_width",
+        "cfg_current_speed", "cfg_function_status", "cfg_local_error_out", "cfg_rcb_status",
+    )  # fmt: skip
+    # interrupt-interface inputs the stock loop polls every clock; any connected -> stock loop
+    _INT_IN = (
+        "cfg_interrupt_msi_int", "cfg_interrupt_msi_function_number", "cfg_interrupt_msi_attr",
+        "cfg_interrupt_msi_select", "cfg_interrupt_msi_pending_status_data_enable",
+        "cfg_interrupt_msi_pending_status_function_num", "cfg_interrupt_msi_pending_status",
+        "cfg_interrupt_msix_int", "cfg_interrupt_msix_address", "cfg_interrupt_msix_data",
+        "cfg_interrupt_msi_data",
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._cfg_written: list[Event] = []  # one per loop that follows configuration writes
+        super().__init__(*args, **kwargs)  # forks the loops (they first run after this)
+        for f in self.functions:
+            self._watch_config_writes(f)
+        for sink in (self.rq_sink, self.cc_sink):
+            if sink is not None:
+                sink.bus.sample = int_sampler(sink.bus)
+
+    def _watch_config_writes(self, f: Any) -> None:
+        write = f.write_config_register
+
+        async def write_config_register(reg: int, data: int, mask: int) -> None:
+            await write(reg, data, mask)
+            for ev in self._cfg_written:
+                ev.set()
+
+        f.write_config_register = write_config_register
+
+    def _connected(self, names: tuple[str, ...]) -> bool:
+        return any(getattr(self, n, None) is not None for n in names)
+
+    async def _on_config_change(self, drive: Callable[[], None]) -> None:
+        """``drive()`` at the first user-clock edge, then at the first edge after each
+        configuration write."""
+        written = Event()
+        self._cfg_written.append(written)
+        edge = RisingEdge(self.user_clk)
+        while True:
+            await edge
+            written.clear()
+            drive()
+            await written.wait()
+
+    async def _run_cfg_status_logic(self) -> None:
+        if self._connected(self._STATUS_OTHER):
+            return await super()._run_cfg_status_logic()
+
+        def drive() -> None:
+            cap = self.functions[0].pcie_cap
+            if self.cfg_max_payload is not None:
+                self.cfg_max_payload.value = cap.max_payload_size & 3
+            if self.cfg_max_read_req is not None:
+                self.cfg_max_read_req.value = cap.max_read_request_size
+
+        await self._on_config_change(drive)
+
+    async def _run_cfg_int_logic(self) -> None:
+        if self._connected(self._INT_IN):
+            return await super()._run_cfg_int_logic()
+
+        def drive() -> None:
+            fns = self.functions
+            if self.cfg_interrupt_msi_enable is not None:
+                self.cfg_interrupt_msi_enable.value = sum(
+                    1 << k for k in range(min(len(fns), 2)) if fns[k].msi_cap.msi_enable
+                )
+            for sig in (self.cfg_interrupt_msi_sent, self.cfg_interrupt_msi_fail,
+                        self.cfg_interrupt_msix_sent, self.cfg_interrupt_msix_fail):  # fmt: skip
+                if sig is not None:
+                    sig.value = 0
+            if self.cfg_interrupt_msi_mmenable is not None:
+                self.cfg_interrupt_msi_mmenable.value = sum(
+                    (fns[k].msi_cap.msi_multiple_message_enable & 0x7) << k * 3
+                    for k in range(min(len(fns), 2))
+                )
+            if self.cfg_interrupt_msix_enable is not None:
+                self.cfg_interrupt_msix_enable.value = sum(
+                    1 << k for k in range(min(len(fns), 4)) if fns[k].msix_cap.msix_enable
+                )
+            if self.cfg_interrupt_msix_mask is not None:
+                self.cfg_interrupt_msix_mask.value = sum(
+                    1 << k for k in range(min(len(fns), 4)) if fns[k].msix_cap.msix_function_mask
+                )
+
+        await self._on_config_change(drive)
+
+    async def _run_cfg_ctrl_logic(self) -> None:
+        if self._connected(("sys_reset", "cfg_config_space_enable", "cfg_bus_number")):
+            return await super()._run_cfg_ctrl_logic()
+        self.config_space_enable = True  # what the loop would set on every clock
+
+    async def _run_rq_seq_num_logic(self) -> None:
+        if self.pcie_rq_seq_num0 is not None or (
+            self.dw == 512 and self.pcie_rq_seq_num1 is not None
+        ):
+            return await super()._run_rq_seq_num_logic()
+        self.rq_seq_num = _Discard()  # type: ignore[assignment]
+
+    async def _run_cq_logic(self) -> None:
+        if self.pcie_cq_np_req is not None or self.pcie_cq_np_req_count is not None:
+            return await super()._run_cq_logic()
+        edge = RisingEdge(self.user_clk)
+        period = get_sim_steps(int(1e9 / self.user_clk_frequency), "ns")  # as its Clock
+        await edge
+        self.cq_np_req_count = min(self.cq_np_req_count + 1, 32)
+        last = get_sim_time()  # the last edge whose credit is counted
+        while True:
+            first = None
+            if self.cq_queue.empty() and self.cq_np_queue.empty():
+                first = await self.cq_queue.get()  # asleep until the host sends a request
+            await edge
+            now = get_sim_time()
+            # one credit per clock edge since the last one counted, as the polling loop
+            self.cq_np_req_count = min(self.cq_np_req_count + (now - last) // period, 32)
+            # the stock loop's body: queued non-posted requests first, then new ones
+            while not self.cq_np_queue.empty() and self.cq_np_req_count > 0:
+                tlp = self.cq_np_queue.get_nowait()
+                self.cq_np_req_count -= 1
+                await self.cq_source.send(tlp.pack_us_cq())
+            while True:
+                if first is not None:
+                    tlp, first = first, None
+                elif not self.cq_queue.empty():
+                    tlp = self.cq_queue.get_nowait()
+                else:
+                    break
+                if tlp.fmt_type in {TlpType.IO_READ, TlpType.IO_WRITE, TlpType.MEM_READ,
+                                    TlpType.MEM_READ_64}:  # fmt: skip
+                    if self.cq_np_req_count > 0:
+                        self.cq_np_req_count -= 1
+                        await self.cq_source.send(tlp.pack_us_cq())
+                    else:
+                        self.cq_np_queue.put_nowait(tlp)
+                else:
+                    await self.cq_source.send(tlp.pack_us_cq())
+            # a send that waited for room let clock edges pass uncounted, as in the stock
+            # loop: count again from the last edge at or before now
+            t = get_sim_time()
+            last = t - (t - now) % period
 
 
 class PcieHarness:
@@ -223,7 +436,7 @@ class PcieHarness:
         self.log = logging.getLogger("cocotb.tb")
         self.rc = RootComplex()
         msix_vectors = regmap.CAP_QUEUES.fields["msix_vectors"].reset
-        self.dev = UltraScalePlusPcieDevice(
+        self.dev = QuietUltraScalePlusPcieDevice(
             pcie_generation=3,
             pcie_link_width=8,
             user_clk_frequency=250e6,
@@ -253,6 +466,13 @@ class PcieHarness:
         )
         self.dev.log.setLevel(logging.WARNING)
         self.rc.log.setLevel(logging.WARNING)
+        # the model's AXI-stream interfaces and functions log every TLP and config access at
+        # INFO: formatting those lines costs more simulator time than the rest of the model
+        for x in (self.dev.rq_sink, self.dev.rc_source, self.dev.cq_source, self.dev.cc_sink):
+            if x is not None:
+                x.log.setLevel(logging.WARNING)
+        for f in self.dev.functions:
+            f.log.setLevel(logging.WARNING)
         # the root complex programs each function's MPS to at most its own
         self.rc.max_payload_size = (max_payload // 128).bit_length() - 1
         self.dev.functions[0].configure_bar(0, regmap.BAR0_SIZE)

@@ -201,7 +201,35 @@ def fake_results() -> list[dict[str, Any]]:
         {"name": "system", "type": "system", "error": None, "wall_s": 9.0,
          "result": {"points": [sysp]}},
         {"name": "tb-sim", "type": "tbsim", "error": None, "wall_s": 12.0, "plain": tbsim},
+        {"name": "pinned", "type": "pinned", "error": None, "wall_s": 5.0,
+         "result": {"points": [pinned_point()]}},
     ]  # fmt: skip
+
+
+def pinned_point() -> dict[str, Any]:
+    """A pinned-pages point as tb/bench_tb.py records it: samples every 500 ns, the wire busy
+    until 2000 ns; guest2 stalled at its quota of 8 pages and torn down at 1600 ns."""
+    task = next(j for j in bench.plan(quick=True, seed=1) if j["type"] == "pinned")["tasks"][0]
+    sent = {"guest0": 40, "guest1": 40, "guest2": 20}
+    taken = {"guest0": 40, "guest1": 40, "guest2": 0}
+    return {
+        "task": task,
+        "owners": [
+            {**o, "frames_sent": sent[o["name"]], "frames_received": taken[o["name"]],
+             "refusals": 12 if o.get("stalled") else 0,
+             "teardown_ns": 1600.0 if o.get("teardown") else None}
+            for o in task["owners"]
+        ],
+        "t_ns": [0.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0],
+        "pinned_pages": {"guest0": [16, 17, 18, 17, 16, 16], "guest1": [16, 16, 16, 17, 17, 3],
+                         "guest2": [8, 8, 8, 8, 0, 0]},
+        "buffers_held": {"guest0": [32] * 6, "guest1": [32] * 6, "guest2": [16, 16, 16, 16, 0, 0]},
+        "wire_ns": 2000.0,
+        "frames": 100,
+        "error": None,
+        "wall_s": 3.0,
+        "cpu_s": 3.0,
+    }  # fmt: skip
 
 
 def test_report_has_the_documented_shape_and_renders(tmp_path: Path) -> None:
@@ -220,15 +248,89 @@ def test_report_has_the_documented_shape_and_renders(tmp_path: Path) -> None:
     )
     files = bench.write_report(rep, tmp_path)
     names = {f.name for f in files}
-    assert {"bench.json", "report.md", "throughput.png", "latency_cdf.png", "requests.png"} <= names
+    assert {"bench.json", "report.md", "throughput.png", "latency_cdf.png", "requests.png",
+            "pinned_pages.png"} <= names  # fmt: skip
     for f in files:
         if f.suffix == ".png":
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 10_000
     md = (tmp_path / "report.md").read_text()
     for heading in ("## Throughput", "## Latency", "## PCIe requests", "## Host copy",
-                    "## Headroom", "## Simulator speed", "## Not measured yet"):  # fmt: skip
+                    "## Headroom", "## Pinned pages per owner over time",
+                    "## Simulator speed"):  # fmt: skip
         assert heading in md, heading
+    assert "## Not measured yet" not in md
     assert "| 64 B | 14.881 | 100.0 | 100.0 | 50.0 |" in md
+    assert "](pinned_pages.png)" in md
+
+
+def test_pinned_pages_per_owner_peak_mean_while_busy_and_at_the_end(tmp_path: Path) -> None:
+    rep = bench.collect(fake_results(), quick=True, seed=5, wall_s=100.0, build_s=1.0)
+    pin = rep["pinned_pages"]
+    o = {x["name"]: x for x in pin["owners"]}
+    # samples at 0..2000 ns are while the wire is busy; the one at 2500 ns is not
+    assert o["guest0"]["peak_pinned_pages"] == 18 and o["guest0"]["final_pinned_pages"] == 16
+    assert o["guest0"]["mean_pinned_pages"] == pytest.approx((16 + 17 + 18 + 17 + 16) / 5)
+    assert o["guest1"]["mean_pinned_pages"] == pytest.approx(16.4)
+    assert o["guest1"]["final_pinned_pages"] == 3
+    assert (o["guest2"]["peak_pinned_pages"], o["guest2"]["final_pinned_pages"]) == (8, 0)
+    assert o["guest2"]["peak_buffers_held"] == 16 and o["guest2"]["quota_pages"] == 8
+    md = bench.markdown(rep)
+    assert (
+        "| guest2 (stalled) | FULL | 64 | 8 | 20 % | 20 | 0 | 8 | 6.4 | 0 | 16 | 12 | 1.6 us |"
+        in md
+    )
+    # a report without the run says so, and still renders
+    rep2 = bench.collect(fake_results()[:-1], quick=True, seed=5, wall_s=1.0, build_s=1.0)
+    assert rep2["pinned_pages"] is None and bench.validate_report(rep2) == []
+    md2 = bench.markdown(rep2)
+    assert "## Not measured yet" in md2 and "## Pinned pages" not in md2
+    files = bench.write_report(rep2, tmp_path)
+    assert "pinned_pages.png" not in {f.name for f in files}
+
+
+def test_a_pinned_owner_above_its_quota_or_a_missing_sample_is_rejected() -> None:
+    rep = json.loads(
+        bench.dump(bench.collect(fake_results(), quick=True, seed=5, wall_s=1.0, build_s=1.0))
+    )
+    assert bench.validate_report(rep) == []
+    rep["pinned_pages"]["owners"][2]["peak_pinned_pages"] = 9  # quota 8
+    rep["pinned_pages"]["pinned_pages"]["guest0"].pop()
+    problems = bench.validate_report(rep)
+    assert any("guest2 above its quota" in p for p in problems), problems
+    assert any("guest0 has not one sample per time" in p for p in problems), problems
+
+
+def test_plan_runs_the_page_constructor_with_a_stalled_owner_over_its_quota() -> None:
+    for quick in (False, True):
+        jobs = [j for j in bench.plan(quick=quick, seed=1) if j["type"] == "pinned"]
+        assert len(jobs) == 1 and len(jobs[0]["tasks"]) == 1
+        t = jobs[0]["tasks"][0]
+        assert t["frames"] == bench.PINNED_FRAMES[quick] and t["sample_ns"] > 0
+        owners = t["owners"]
+        assert sum(o["share"] for o in owners) == pytest.approx(1.0)
+        stalled = [o for o in owners if o.get("stalled")]
+        # it posts more buffers (2 KiB, two per page) than its quota can pin
+        assert stalled and all(o["posts"] > 2 * o["quota_pages"] for o in stalled)
+        assert len({o["name"] for o in owners}) == len(owners)
+
+
+def test_speed_only_runs_the_system_points_repeatedly_and_reports_best_and_median() -> None:
+    job = bench.speed_job(seed=3, repeats=3)
+    full = next(j for j in bench.plan(quick=False, seed=3) if j["type"] == "system")
+    assert job["type"] == "system" and job["seed"] == 3
+    assert job["tasks"] == [t for t in full["tasks"] for _ in range(3)]
+    pts = []
+    for size, walls in ((64, (1.0, 0.5, 0.75)), (1518, (2.0, 3.0, 4.0))):
+        for w in walls:
+            pts.append({"task": {"size": size}, "frames_delivered": 300 if size == 64 else 60,
+                        "wall_s": w, "cpu_s": w, "sim_ns": 1.0, "error": None})  # fmt: skip
+    pts.append({"task": {"size": 64}, "error": "RuntimeError: x"})
+    rows = {r["size"]: r for r in bench.speed_rows(pts)}
+    assert rows[64]["runs"] == 3 and rows[64]["best_frames_per_s"] == pytest.approx(600.0)
+    assert rows[64]["median_frames_per_s"] == pytest.approx(400.0)
+    assert rows[1518]["best_frames_per_s"] == pytest.approx(30.0)
+    assert rows[1518]["median_frames_per_s"] == pytest.approx(20.0)
+    assert rows[1518]["target_frames_per_s"] == bench.TARGET_SYSTEM_FPS[1518]
 
 
 def test_a_broken_report_is_rejected() -> None:
@@ -271,7 +373,13 @@ def test_the_committed_example_report_is_valid_and_linked() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--frobnicate"], ["--seed", "x"], ["extra"], ["--report-from", "/nonexistent/bench.json"]],
+    [
+        ["--frobnicate"],
+        ["--seed", "x"],
+        ["extra"],
+        ["--report-from", "/nonexistent/bench.json"],
+        ["--speed", "--repeat", "0"],
+    ],
 )
 def test_bad_option_is_one_line_on_stderr_and_exit_2(args: list[str]) -> None:
     p = subprocess.run(
