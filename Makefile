@@ -17,7 +17,8 @@ unexport WAVES
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
 	@echo "                WAVES=1: also write an FST trace (build/sim/last-sim/dump.fst)"
-	@echo "                SCENARIO=two-guests-host|hostile|jumbo-mergeable|one-guest-full"
+	@echo "                SCENARIO=two-guests-host|hostile|jumbo-mergeable|fuzz|one-guest-full|"
+	@echo "                         split-xsk|four-guests-host"
 	@echo "                PCAP=in.pcap replays a capture; PCAP_OUT=dir per-owner captures"
 	@echo "                DUMP=dir guest RAM images + manifest.json; SIM_ARGS='--frames N'"
 	@echo "make waves      open the last WAVES=1 trace in GTKWave, signals grouped per stage"

@@ -26,6 +26,7 @@ TCP wins if a request claims both TCP and UDP. The queue is ``indirection[hash &
 from __future__ import annotations
 
 import ipaddress
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -157,6 +158,16 @@ class RssConfig:
     def result(self, flow: Flow) -> RssResult:
         """Hash, hash type and queue of ``flow`` under these settings."""
         return rss(flow, self.key, self.udp_4tuple, self.indirection)
+
+
+def spread_indirection(rng: random.Random, queues: int) -> tuple[int, ...]:
+    """An indirection table giving each of queues 0..``queues``-1 an equal share of the
+    entries (``queues`` dividing 128), in an order shuffled by ``rng``."""
+    if queues < 1 or INDIRECTION_ENTRIES % queues:
+        raise ValueError(f"{queues} queues do not share {INDIRECTION_ENTRIES} entries equally")
+    table = [i % queues for i in range(INDIRECTION_ENTRIES)]
+    rng.shuffle(table)
+    return tuple(table)
 
 
 #: The NIC out of reset (nothing programmed).

@@ -5,27 +5,32 @@ Guest avail ring -> validation -> page constructor (``sw.page_pool``) -> NIC des
 NIC completions -> header copy (SPLIT_HOLE) -> virtio_net_hdr -> used ring -> guest
 notification (event index).
 
-Layout: virtio 1.x (VIRTIO_F_VERSION_1), 12-byte ``virtio_net_hdr``. Each avail chain must
-be one device-writable buffer; it becomes one NIC descriptor with EOG (one group) whose data
-buffer is the whole guest buffer, and the queue's DATA_OFFSET (12) reserves the net header
-in front of the frame. The NIC writes *stream positions* over the frame's groups
-(docs/dma.md): the stream ends at ``E = 12 + frame_len`` in every placement mode.
+Layout: virtio 1.x (VIRTIO_F_VERSION_1), 12-byte ``virtio_net_hdr``. Each avail chain is
+one virtio buffer of one or more device-writable segments; it becomes one NIC group: one
+descriptor per segment, in chain order, EOG on the last, and one page-constructor buffer
+pinning every segment's pages. The queue's DATA_OFFSET (12) reserves the net header in
+front of the frame. The NIC writes *stream positions* over the frame's groups
+(docs/dma.md), segment after segment: the stream ends at ``E = 12 + frame_len`` in every
+placement mode.
 
 - Big packets (VIRTIO_NET_F_MRG_RXBUF not negotiated, queue not mergeable): a frame fits in
-  one buffer; the backend writes the net header with num_buffers 1 and publishes used
+  one chain -- one buffer, or several as Linux ``add_recvbuf_big`` posts them (virtio
+  5.1.6.3.1) -- and the rest of the chain is skipped; the backend writes the net header
+  with num_buffers 1 at the start of the first segment and publishes used
   ``{id: head, len: E}``.
 - Mergeable buffers (VIRTIO_NET_F_MRG_RXBUF negotiated, queue opened with ``mergeable``): a
-  frame takes as many buffers as it needs (the completion's ``group_count``). The net
-  header in the first buffer says ``num_buffers = group_count``, and each buffer gets one
-  used entry, published together in stream order, whose len is the stream bytes that
-  landed in it (net header and hole included in the first): every buffer but the last is
-  full, the last holds ``E`` minus the bytes before it.
+  frame takes as many chains as it needs (the completion's ``group_count``). The net
+  header in the first says ``num_buffers = group_count``, and each chain gets one used
+  entry, published together in stream order, whose len is the stream bytes that landed in
+  it (net header and hole included in the first): every chain but the last is full, the
+  last holds ``E`` minus the bytes before it.
 
 Placement follows the queue's mode (``vhost_queue_settings`` gives ``open_queue`` the right
 arguments):
 
 - FULL: the NIC writes the whole frame at stream 12.
-- SPLIT_HOLE: every descriptor carries a header buffer of ``hdr_buf_size`` bytes that the
+- SPLIT_HOLE: the first descriptor of every chain carries a header buffer of
+  ``hdr_buf_size`` bytes (the NIC uses a frame's first descriptor's only) that the
   backend allocated from host memory -- never guest memory -- and mapped write-only for the
   device (IOVA == host address, like the driver's rings). With ``CplFlags.SPLIT`` the NIC
   put ``frame[0:hdr_len]`` there and the rest at stream ``12 + hdr_len``; the backend hands
@@ -35,14 +40,19 @@ arguments):
   frame FULL and nothing is copied. ``VhostStats.hdr_copy_bytes`` counts the bytes copied.
 - SPLIT is refused: a virtio buffer is one byte stream.
 
-A ``too_long_for_group`` completion reposts the buffer it consumed to the NIC (still
-pinned, same header buffer; no used entry). A chain the page constructor refuses for quota
-stays unconsumed in the avail ring, is counted, and is retried after completions free pages.
+A ``too_long_for_group`` completion reposts the chain it consumed, every segment, to the
+NIC (still pinned, same header buffer; no used entry). A chain the page constructor refuses
+for quota (its pages are pinned all or none) stays unconsumed in the avail ring, is
+counted, and is retried after completions free pages; so is a chain with more segments than
+the NIC ring has free slots.
 
-A malformed chain (outside guest RAM, device-readable, looped, too long, a buffer below
-``min_buffer``, overlapping a buffer the NIC holds, more than one buffer) puts the device
-into needs-reset with a reason; nothing of that batch reaches the NIC, and from then on the
-backend neither consumes avail entries nor publishes used ones.
+A malformed chain puts the device into needs-reset with a reason: a segment outside guest
+RAM, device-readable or below ``min_buffer``; a loop or bad index; more than
+``max_chain_bytes`` in all; more segments than the NIC's descriptor cache
+(``CAP_QUEUES.desc_cache``: a frame's group must fit it) or its descriptor ring; segments
+overlapping each other or a buffer the NIC holds; more pages than the owner's whole quota.
+Nothing of that batch reaches the NIC, and from then on the backend neither consumes avail
+entries nor publishes used ones.
 
 The guest's kick arrives through ``kick()`` (synchronous, like an ioeventfd); the work is
 done by ``await service()``, which the owner of the event loop calls after kicks and after
@@ -156,12 +166,17 @@ class VhostStats:
 
 @dataclass(frozen=True)
 class _InFlight:
+    """One avail chain the NIC holds: one group of descriptors, one per segment."""
+
     head: int
-    gpa: int
-    length: int
-    buffer: PoolBuffer
-    desc: RxDescriptor
-    hdr_slot: int | None  # its header buffer (SPLIT_HOLE)
+    segments: tuple[tuple[int, int], ...]  # (gpa, length) of each, in chain order
+    buffer: PoolBuffer  # every segment, pinned together
+    descs: tuple[RxDescriptor, ...]
+    hdr_slot: int | None  # its header buffer (SPLIT_HOLE), on its first descriptor
+
+    @property
+    def length(self) -> int:
+        return sum(n for _, n in self.segments)
 
 
 class HeaderBuffers:
@@ -243,9 +258,11 @@ class VhostNetRx:
     avail index to start from (0 for a new ring).
 
     The queue's placement settings must suit ``features`` (``vhost_queue_settings``):
-    DATA_OFFSET 12, mode FULL or SPLIT_HOLE, mergeable iff VIRTIO_NET_F_MRG_RXBUF. In
-    SPLIT_HOLE the backend allocates one ``hdr_buf_size``-byte header buffer per descriptor
-    ring entry from the driver's host memory, mapped in the NIC's domain, and calls
+    DATA_OFFSET 12, mode FULL or SPLIT_HOLE, mergeable iff VIRTIO_NET_F_MRG_RXBUF. A chain
+    may have up to ``max_chain_descs`` segments: the NIC's descriptor cache as the driver
+    read it from CAP_QUEUES, or the descriptor ring if smaller. In SPLIT_HOLE the backend
+    allocates one ``hdr_buf_size``-byte header buffer per descriptor ring entry from the
+    driver's host memory, mapped in the NIC's domain, and calls
     ``inspect_header(header bytes, completion)`` for each split header before copying it
     into the guest."""
 
@@ -283,6 +300,11 @@ class VhostNetRx:
             )
         if not VIRTIO_NET_HDR_V1_SIZE < min_buffer <= max_chain_bytes:
             raise ValueError(f"min_buffer {min_buffer} / max_chain_bytes {max_chain_bytes}")
+        caps = queue.drv.caps
+        if caps is None:
+            raise ValueError("the NIC driver has not probed the device (CAP_QUEUES unknown)")
+        self.desc_cache = caps.desc_cache  # a frame's descriptors, hence a chain's segments
+        self.max_chain_descs = min(self.desc_cache, queue.desc_entries)
         self.queue = queue
         self.pool = pool
         self.owner = owner
@@ -302,8 +324,8 @@ class VhostNetRx:
         self.stats = VhostStats()
         self.needs_reset = False
         self.needs_reset_reason: str | None = None
-        self._in_flight: dict[int, _InFlight] = {}  # cookie -> buffer the NIC holds
-        self._spans: list[tuple[int, int]] = []  # sorted (gpa, end) of those buffers
+        self._in_flight: dict[int, _InFlight] = {}  # first descriptor's cookie -> chain
+        self._spans: list[tuple[int, int]] = []  # sorted (gpa, end) of their segments
         self._seq = 0
         self._kicked = False
         self._backlog = False  # last refill stopped with avail entries left
@@ -334,7 +356,7 @@ class VhostNetRx:
 
     @property
     def in_flight(self) -> int:
-        """Guest buffers the NIC holds."""
+        """Guest buffers (avail chains) the NIC holds."""
         return len(self._in_flight)
 
     async def service(self, budget: int = 64) -> int:
@@ -349,7 +371,8 @@ class VhostNetRx:
     # -- avail -> NIC -----------------------------------------------------------------------
 
     async def refill(self) -> int:
-        """Take avail chains while the NIC has room; returns descriptors posted."""
+        """Take avail chains while the NIC has room for all of a chain's segments; returns
+        descriptors posted."""
         if self.needs_reset:
             return 0
         posted = 0
@@ -371,7 +394,7 @@ class VhostNetRx:
 
     async def _refill_batch(self) -> tuple[int, _Stop]:
         descs: list[RxDescriptor] = []
-        taken: list[int] = []  # cookies of this batch
+        taken: list[int] = []  # first cookies of this batch's chains
         room = self.queue.free_slots
         stop = _Stop.NIC_FULL
         while len(descs) < room:
@@ -387,9 +410,12 @@ class VhostNetRx:
             if problem is not None:
                 self._violation(f"chain at head {chain.head}: {problem}", taken)
                 return 0, _Stop.VIOLATION
-            seg = chain.segments[0]
+            segs = tuple((seg.addr, seg.len) for seg in chain.segments)
+            if len(segs) > room - len(descs):
+                self.ring.discard(1)  # stays in the avail ring until the NIC has room
+                break
             try:
-                buf = self.pool.hand_over(self.owner, [(seg.addr, seg.len)])
+                buf = self.pool.hand_over(self.owner, segs)
             except QuotaExceeded as e:
                 if e.requested > e.quota:
                     # larger than the owner's whole quota: it can never be accepted, so
@@ -403,28 +429,39 @@ class VhostNetRx:
             except PoolError as e:
                 self._violation(f"chain at head {chain.head}: {e}", taken)
                 return 0, _Stop.VIOLATION
-            cookie = (self._seq << _COOKIE_HEAD_BITS) | chain.head
-            self._seq = (self._seq + 1) & ((1 << (64 - _COOKIE_HEAD_BITS)) - 1)
             hdr_slot, hdr_addr, hdr_len = None, 0, 0
             if self.hdr_bufs is not None:
                 hdr_slot = self.hdr_bufs.take()
                 hdr_addr, hdr_len = self.hdr_bufs.addr(hdr_slot), self.hdr_bufs.size
-            desc = RxDescriptor(
-                data_addr=buf.segments[0].iova,
-                hdr_addr=hdr_addr,
-                cookie=cookie,
-                data_len=seg.len,
-                hdr_len=hdr_len,
-                flags=DescFlags.EOG,
-            )
-            self._in_flight[cookie] = _InFlight(chain.head, seg.addr, seg.len, buf, desc, hdr_slot)
-            bisect.insort(self._spans, (seg.addr, seg.addr + seg.len))
-            taken.append(cookie)
-            descs.append(desc)
+            group = []
+            for k, seg in enumerate(buf.segments):
+                last = k == len(buf.segments) - 1
+                group.append(
+                    RxDescriptor(
+                        data_addr=seg.iova,
+                        hdr_addr=hdr_addr if k == 0 else 0,
+                        cookie=self._next_cookie(chain.head),
+                        data_len=seg.length,
+                        hdr_len=hdr_len if k == 0 else 0,
+                        flags=DescFlags.EOG if last else DescFlags.NONE,
+                    )
+                )
+            inf = _InFlight(chain.head, segs, buf, tuple(group), hdr_slot)
+            self._in_flight[group[0].cookie] = inf
+            for gpa, n in segs:
+                bisect.insort(self._spans, (gpa, gpa + n))
+            taken.append(group[0].cookie)
+            descs += group
         await self.queue.post(descs)
-        self.stats.chains_taken += len(descs)
+        self.stats.chains_taken += len(taken)
         self.stats.descriptors_posted += len(descs)
         return len(descs), stop
+
+    def _next_cookie(self, head: int) -> int:
+        """A cookie for one descriptor: a sequence number and the chain's head index."""
+        cookie = (self._seq << _COOKIE_HEAD_BITS) | head
+        self._seq = (self._seq + 1) & ((1 << (64 - _COOKIE_HEAD_BITS)) - 1)
+        return cookie
 
     def _check(self, chain: Chain) -> str | None:
         """Why the backend refuses ``chain``, or None."""
@@ -440,16 +477,27 @@ class VhostNetRx:
             total += seg.len
         if total > self.max_chain_bytes:
             return f"{total} bytes in all, above the bound of {self.max_chain_bytes}"
-        if len(chain.segments) != 1:
-            return f"{len(chain.segments)} buffers: one buffer per chain is supported for now"
-        seg = chain.segments[0]
-        i = bisect.bisect_left(self._spans, (seg.addr, seg.addr))
-        for start, end in self._spans[max(i - 1, 0) : i + 1]:
-            if start < seg.addr + seg.len and seg.addr < end:
+        n = len(chain.segments)
+        if n > self.desc_cache:
+            return (
+                f"{n} buffers, more than the NIC's descriptor cache of {self.desc_cache} per frame"
+            )
+        if n > self.max_chain_descs:
+            return f"{n} buffers, more than the NIC ring's {self.max_chain_descs} descriptors"
+        mine = sorted((seg.addr, seg.addr + seg.len) for seg in chain.segments)
+        for (a, a_end), (b, b_end) in zip(mine, mine[1:], strict=False):
+            if b < a_end:
                 return (
-                    f"buffer [{seg.addr:#x}, +{seg.len:#x}) overlaps [{start:#x}, {end:#x}) "
-                    "which the device still holds"
+                    f"buffer [{a:#x}, {a_end:#x}) overlaps [{b:#x}, {b_end:#x}) of the same chain"
                 )
+        for lo, hi in mine:
+            i = bisect.bisect_left(self._spans, (lo, lo))
+            for start, end in self._spans[max(i - 1, 0) : i + 1]:
+                if start < hi and lo < end:
+                    return (
+                        f"buffer [{lo:#x}, +{hi - lo:#x}) overlaps [{start:#x}, {end:#x}) "
+                        "which the device still holds"
+                    )
         return None
 
     def _violation(self, reason: str, taken: list[int]) -> None:
@@ -462,8 +510,10 @@ class VhostNetRx:
             self.on_needs_reset(reason)
 
     def _release(self, cookie: int) -> _InFlight:
+        """The NIC gave the chain back: unpin every segment, free its header buffer."""
         inf = self._in_flight.pop(cookie)
-        self._spans.remove((inf.gpa, inf.gpa + inf.length))
+        for gpa, n in inf.segments:
+            self._spans.remove((gpa, gpa + n))
         self.pool.return_buffer(self.owner, inf.buffer.buffer_id)
         if inf.hdr_slot is not None and self.hdr_bufs is not None:
             self.hdr_bufs.give_back(inf.hdr_slot)
@@ -481,21 +531,19 @@ class VhostNetRx:
         frames = 0
         for d in done:
             c = d.cpl
-            for desc in d.descs:
-                if desc.cookie not in self._in_flight:
-                    raise NicProtocolError(f"completion for unknown cookie {desc.cookie:#x}")
+            chains = self._chains_of(d.descs)
             if self.needs_reset:
-                for desc in d.descs:
-                    self._release(desc.cookie)
+                for inf in chains:
+                    self._release(inf.descs[0].cookie)
                 self.stats.dropped_after_reset += 1
             elif c.status == CplStatus.TOO_LONG_FOR_GROUP:
                 recycle.extend(d.descs)
                 self.stats.recycled += 1
             elif c.status == CplStatus.OK:
-                used += self._deliver(c, [self._in_flight[x.cookie] for x in d.descs])
+                used += self._deliver(c, chains)
                 frames += 1
-                for desc in d.descs:
-                    self._release(desc.cookie)
+                for inf in chains:
+                    self._release(inf.descs[0].cookie)
             else:
                 raise NicProtocolError(f"completion status {c.status} unknown")
         if recycle:  # the completions just acknowledged left room for these
@@ -512,20 +560,42 @@ class VhostNetRx:
                     self.notify()
         return len(used)
 
+    def _chains_of(self, descs: Sequence[RxDescriptor]) -> list[_InFlight]:
+        """The chains whose descriptors a completion consumed: whole chains, in order."""
+        chains: list[_InFlight] = []
+        k = 0
+        while k < len(descs):
+            inf = self._in_flight.get(descs[k].cookie)
+            if inf is None:
+                raise NicProtocolError(
+                    f"completion for cookie {descs[k].cookie:#x}, not the first descriptor "
+                    "of a chain the NIC holds"
+                )
+            got = descs[k : k + len(inf.descs)]
+            if tuple(x.cookie for x in got) != tuple(x.cookie for x in inf.descs):
+                raise NicProtocolError(
+                    f"completion consumed {len(got)} of the {len(inf.descs)} descriptors of "
+                    f"the chain at head {inf.head}"
+                )
+            chains.append(inf)
+            k += len(inf.descs)
+        return chains
+
     def _deliver(self, c: RxCompletion, bufs: Sequence[_InFlight]) -> list[tuple[int, int]]:
         """Copy the split header into the hole, write the net header; returns the used
-        entries (head, len) of the frame's buffers, in stream order."""
+        entries (head, len) of the frame's chains, in stream order."""
         n = c.frame_len
         end = VIRTIO_NET_HDR_V1_SIZE + n  # stream end, in FULL and SPLIT_HOLE alike
-        groups = len(bufs)  # one descriptor per group
+        groups = len(bufs)  # one group per chain
+        descs = sum(len(b.descs) for b in bufs)
         capacity = sum(b.length for b in bufs)
         split = bool(c.flags & CplFlags.SPLIT)
         hdr = c.hdr_len if split else 0
         problem = None
-        if c.desc_count != groups or c.group_count != groups:
+        if c.desc_count != descs or c.group_count != groups:
             problem = (
                 f"{c.desc_count} descriptors in {c.group_count} groups for {groups} "
-                "buffers of one descriptor each"
+                f"chains of {descs} descriptors"
             )
         elif groups > 1 and not self.mergeable:
             problem = f"{groups} buffers without VIRTIO_NET_F_MRG_RXBUF"
@@ -536,7 +606,7 @@ class VhostNetRx:
         elif c.hdr_len != hdr or c.payload_len != n - hdr:
             problem = f"hdr_len {c.hdr_len} and payload_len {c.payload_len} of {n} bytes"
         if problem is not None:
-            lens = [b.length for b in bufs]
+            lens = [[n for _, n in b.segments] for b in bufs]
             raise NicProtocolError(f"completion {c} for guest buffers {lens}: {problem}")
         if split:
             assert self.hdr_bufs is not None and bufs[0].hdr_slot is not None
@@ -558,14 +628,16 @@ class VhostNetRx:
         return used
 
     def _write_stream(self, bufs: Sequence[_InFlight], pos: int, data: bytes) -> None:
-        """Write ``data`` at stream position ``pos`` of the buffers ``bufs``."""
+        """Write ``data`` at stream position ``pos`` of the chains ``bufs`` (segment after
+        segment)."""
         end = pos + len(data)
         start = 0
         for b in bufs:
-            lo, hi = max(pos, start), min(end, start + b.length)
-            if lo < hi:
-                self.ram.write(b.gpa + lo - start, data[lo - pos : hi - pos])
-            start += b.length
+            for gpa, n in b.segments:
+                lo, hi = max(pos, start), min(end, start + n)
+                if lo < hi:
+                    self.ram.write(gpa + lo - start, data[lo - pos : hi - pos])
+                start += n
 
     # -- teardown ---------------------------------------------------------------------------
 
@@ -575,9 +647,7 @@ class VhostNetRx:
         the owner from the pool when ``unregister``."""
         await self.queue.quiesce()
         await self.process_completions(self.queue.cpl_entries)
-        for d in await self.queue.close():
-            if d.cookie in self._in_flight:
-                self._release(d.cookie)
+        await self.queue.close()
         for cookie in list(self._in_flight):
             self._release(cookie)
         if self.hdr_bufs is not None:

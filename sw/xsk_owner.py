@@ -10,9 +10,10 @@ Two sides, like ``sw.guest_virtio`` and ``sw.vhost``:
   (the app produces buffers, the kernel consumes them) and a **completion ring** (the
   kernel produces received frames, the app consumes them). ``binding()`` is what the kernel
   learns from it (as AF_XDP learns it through ``XDP_UMEM_REG`` / ``XDP_*_RING`` / ``bind``).
-- ``XskRx`` -- the kernel glue for one NIC RX queue (FULL placement at the queue's
-  DATA_OFFSET, default 0 with ``bind_queue``): fill-ring entries -> validation -> page
-  constructor -> NIC descriptors; NIC completions -> completion-ring entries.
+- ``XskRx`` -- the kernel glue for one NIC RX queue (FULL or SPLIT placement at the
+  queue's DATA_OFFSET, default FULL at 0 with ``bind_queue``): fill-ring entries ->
+  validation -> page constructor -> NIC descriptors; NIC completions -> completion-ring
+  entries.
 
 Ring layout (both rings, in the app's memory, base 64-byte aligned; ``size`` a power of
 two; indices free-running u32, little-endian; each index written only by its side)::
@@ -24,8 +25,20 @@ two; indices free-running u32, little-endian; each index written only by its sid
 Fill entry (``FillEntry``): ``u64 addr`` UMEM offset of the buffer, ``u32 len`` its
 length, ``u32 reserved`` (0). Completion entry (``CompletionEntry``): ``u64 addr`` the
 buffer's UMEM offset as it was posted, ``u32 len`` frame bytes (FCS excluded), ``u16
-offset`` where the frame starts inside the buffer (the queue's DATA_OFFSET), ``u16 flags``
-(``model.records.CplFlags`` of the NIC completion). The frame is at UMEM ``addr + offset``.
+offset`` where the frame starts inside the buffer (the queue's DATA_OFFSET; in SPLIT see
+below), ``u16 flags`` (``model.records.CplFlags`` of the NIC completion). The frame is at
+UMEM ``addr + offset``.
+
+SPLIT (DESIGN.md's classic split for user-space ring owners): every descriptor also carries
+a kernel header buffer (``sw.vhost.HeaderBuffers``: host memory, never the app's, mapped
+write-only for the device; ``hdr_buf_size`` bytes, at most DATA_OFFSET, default DATA_OFFSET;
+tracker owner ``xsk-hdr:<owner>``). With ``CplFlags.SPLIT`` the NIC put the ``hdr_len``
+headers there and the payload at DATA_OFFSET of the chunk, so the payload starts at the same
+offset whatever the headers; the glue copies the headers into the chunk's headroom right in
+front of the payload, and the entry's ``offset`` is ``DATA_OFFSET - hdr_len``. Without the
+split (``HDR_OVERFLOW``: no header at the split level, or longer than the header buffer) the
+NIC placed the frame FULL at DATA_OFFSET and ``offset`` is DATA_OFFSET. Either way the app
+reads one contiguous frame at ``addr + offset``.
 
 Validation (kernel side; an invalid entry is consumed from the fill ring, counted by kind
 in ``XskStats.invalid`` and never reaches the page constructor or the NIC -- the app only
@@ -74,9 +87,19 @@ from model.hostmem import (
     align_up,
     pages_spanned,
 )
-from model.records import CplStatus, DescFlags, Record, RxCompletion, RxDescriptor
+from model.records import (
+    CplFlags,
+    CplStatus,
+    DescFlags,
+    PlacementMode,
+    Record,
+    RxCompletion,
+    RxDescriptor,
+    SplitLevel,
+)
 from sw.nic_driver import NicDriver, NicProtocolError, RxQueue
 from sw.page_pool import PagePool, PoolBuffer, PoolError, QuotaExceeded
+from sw.vhost import HeaderBuffers
 
 #: Where the app's address space starts (its "user virtual addresses").
 USER_BASE = 0x7F00_0000_0000
@@ -91,6 +114,8 @@ RING_INDEX_MASK = 0xFFFF_FFFF
 COOKIE_OFFSET_BITS = 48
 COOKIE_OFFSET_MASK = (1 << COOKIE_OFFSET_BITS) - 1
 COOKIE_SEQ_MASK = 0xFFFF
+#: Placement modes the glue serves (SPLIT_HOLE is for virtio guests).
+XSK_MODES = (PlacementMode.FULL, PlacementMode.SPLIT)
 
 # --------------------------------------------------------------------------------------------
 # Ring entries
@@ -123,7 +148,7 @@ class CompletionEntry(Record):
     LAYOUT: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("addr", "Q", "UMEM offset of the buffer, as posted"),
         ("len", "I", "frame bytes (FCS excluded)"),
-        ("offset", "H", "frame start inside the buffer (the queue's DATA_OFFSET)"),
+        ("offset", "H", "frame start inside the buffer (DATA_OFFSET, less hdr_len if split)"),
         ("flags", "H", "CplFlags of the NIC completion"),
     )
 
@@ -431,12 +456,29 @@ class _InFlight:
     length: int
     buffer: PoolBuffer
     desc: RxDescriptor
+    hdr_slot: int | None = None  # its kernel header buffer (SPLIT)
+
+
+def _hdr_buf_size(mode: PlacementMode, data_offset: int, hdr_buf_size: int | None) -> int:
+    """The header buffer size for a queue in ``mode`` (default: ``data_offset``); raises
+    ValueError for a mode the glue cannot serve or, in SPLIT, a size outside
+    1..``data_offset`` (the headers are copied in front of the payload)."""
+    if mode not in XSK_MODES:
+        raise ValueError(f"placement {PlacementMode(mode).name} cannot serve an xsk app")
+    size = data_offset if hdr_buf_size is None else hdr_buf_size
+    if mode == PlacementMode.SPLIT and not 0 < size <= data_offset:
+        raise ValueError(
+            f"SPLIT needs header buffers of 1..DATA_OFFSET ({data_offset}) bytes, got {size}: "
+            "the headers are copied in front of the payload"
+        )
+    return size
 
 
 class XskRx:
-    """Kernel side of one app on one NIC RX queue (``queue``, FULL placement at its
-    DATA_OFFSET), with buffers handed over by ``pool`` for ``owner`` (registered with the
-    UMEM, see ``register_umem``). ``service`` is the NAPI poll."""
+    """Kernel side of one app on one NIC RX queue (``queue``, FULL or SPLIT placement at
+    its DATA_OFFSET), with buffers handed over by ``pool`` for ``owner`` (registered with the
+    UMEM, see ``register_umem``). In SPLIT each descriptor carries a ``hdr_buf_size``-byte
+    kernel header buffer (default and at most DATA_OFFSET). ``service`` is the NAPI poll."""
 
     def __init__(
         self,
@@ -447,12 +489,14 @@ class XskRx:
         *,
         min_buffer: int = DEFAULT_MIN_BUFFER,
         max_buffer: int = DEFAULT_MAX_BUFFER,
+        hdr_buf_size: int | None = None,
     ) -> None:
         if not queue.data_offset < min_buffer <= max_buffer:
             raise ValueError(
                 f"need data offset {queue.data_offset} < min_buffer {min_buffer} "
                 f"<= max_buffer {max_buffer}"
             )
+        hdr_size = _hdr_buf_size(queue.mode, queue.data_offset, hdr_buf_size)
         self.quota_pages = pool.stats(owner).quota_pages  # UnknownOwner if not registered
         self.queue = queue
         self.pool = pool
@@ -467,6 +511,13 @@ class XskRx:
         self._in_flight: dict[int, _InFlight] = {}  # cookie -> buffer the NIC holds
         self._spans: list[tuple[int, int]] = []  # sorted (offset, end) of those buffers
         self._seq = 0
+        self.hdr_owner = f"xsk-hdr:{owner}"  # the kernel's header buffers, for the tracker
+        self.hdr_bufs: HeaderBuffers | None = None
+        if queue.mode == PlacementMode.SPLIT:
+            self.hdr_bufs = HeaderBuffers(
+                queue.drv.mem, queue.drv.domain, queue.desc_entries, hdr_size, self.hdr_owner,
+                pool.tracker,
+            )  # fmt: skip
 
     @property
     def in_flight(self) -> int:
@@ -519,15 +570,19 @@ class XskRx:
             consumed += 1
             cookie = (self._seq << COOKIE_OFFSET_BITS) | entry.addr
             self._seq = (self._seq + 1) & COOKIE_SEQ_MASK
+            hdr_slot, hdr_addr, hdr_len = None, 0, 0
+            if self.hdr_bufs is not None:
+                hdr_slot = self.hdr_bufs.take()
+                hdr_addr, hdr_len = self.hdr_bufs.addr(hdr_slot), self.hdr_bufs.size
             desc = RxDescriptor(
                 data_addr=buf.segments[0].iova,
-                hdr_addr=0,
+                hdr_addr=hdr_addr,
                 cookie=cookie,
                 data_len=entry.len,
-                hdr_len=0,
+                hdr_len=hdr_len,
                 flags=DescFlags.EOG,
             )
-            self._in_flight[cookie] = _InFlight(entry.addr, entry.len, buf, desc)
+            self._in_flight[cookie] = _InFlight(entry.addr, entry.len, buf, desc, hdr_slot)
             bisect.insort(self._spans, (entry.addr, entry.addr + entry.len))
             descs.append(desc)
         self.fill.release(consumed)
@@ -560,6 +615,8 @@ class XskRx:
         inf = self._in_flight.pop(cookie)
         self._spans.remove((inf.addr, inf.addr + inf.length))
         self.pool.return_buffer(self.owner, inf.buffer.buffer_id)
+        if inf.hdr_slot is not None and self.hdr_bufs is not None:
+            self.hdr_bufs.give_back(inf.hdr_slot)
         return inf
 
     # -- NIC -> completion ring -------------------------------------------------------------
@@ -583,9 +640,13 @@ class XskRx:
                 continue
             if c.status != CplStatus.OK:
                 raise NicProtocolError(f"completion status {c.status} unknown")
-            self._check_completion(inf, c)
+            offset = self._check_completion(inf, c)
             if written < free:
-                entry = CompletionEntry(inf.addr, c.frame_len, self.queue.data_offset, c.flags)
+                if c.flags & CplFlags.SPLIT:  # the headers go in front of the payload
+                    assert self.hdr_bufs is not None and inf.hdr_slot is not None
+                    header = self.hdr_bufs.read(inf.hdr_slot, c.hdr_len)
+                    self.umem.write(inf.addr + offset, header)
+                entry = CompletionEntry(inf.addr, c.frame_len, offset, c.flags)
                 self.comp.write(written, entry)
                 written += 1
                 self.stats.frames += 1
@@ -599,17 +660,26 @@ class XskRx:
             self.stats.descriptors_posted += len(recycle)
         return written
 
-    def _check_completion(self, inf: _InFlight, c: RxCompletion) -> None:
+    def _check_completion(self, inf: _InFlight, c: RxCompletion) -> int:
+        """Where the frame starts in its chunk once the glue is done (DATA_OFFSET, or
+        DATA_OFFSET - hdr_len with the split done); raises if the completion does not fit
+        the buffer and the queue's placement."""
+        d = self.queue.data_offset
+        split = bool(c.flags & CplFlags.SPLIT)
+        hdr = c.hdr_len if split else 0
         if (
             c.desc_count != 1
             or c.group_count != 1
-            or c.payload_len != c.frame_len
-            or self.queue.data_offset + c.frame_len > inf.length
+            or c.hdr_len != hdr
+            or c.payload_len != c.frame_len - hdr
+            or d + c.payload_len > inf.length
+            or (split and (self.hdr_bufs is None or not 0 < hdr <= self.hdr_bufs.size))
         ):
             raise NicProtocolError(
                 f"completion {c} does not fit buffer of {inf.length} bytes "
-                "(one descriptor, one group, FULL placement)"
+                f"(one descriptor, one group, {self.queue.mode.name} placement)"
             )
+        return d - hdr
 
     # -- teardown ---------------------------------------------------------------------------
 
@@ -627,6 +697,8 @@ class XskRx:
         for cookie in list(self._in_flight):
             inf = self._release(cookie)
             unused.append((inf.addr, inf.length))
+        if self.hdr_bufs is not None:
+            self.hdr_bufs.close()
         self.closed = True
         if unregister:
             self.pool.teardown(self.owner)
@@ -645,16 +717,25 @@ async def bind_queue(
     cpl_entries: int | None = None,
     min_buffer: int = DEFAULT_MIN_BUFFER,
     max_buffer: int = DEFAULT_MAX_BUFFER,
+    mode: PlacementMode = PlacementMode.FULL,
+    split_level: SplitLevel = SplitLevel.L4,
+    hdr_buf_size: int | None = None,
 ) -> XskRx:
-    """Open NIC RX queue ``index`` (FULL placement at ``data_offset``) and bind the app to
-    it (``owner`` already registered, see ``register_umem``)."""
+    """Open NIC RX queue ``index`` (``mode`` FULL or SPLIT at ``split_level``, at
+    ``data_offset``) and bind the app to it (``owner`` already registered, see
+    ``register_umem``)."""
     if not data_offset < min_buffer <= max_buffer:
         raise ValueError(f"data offset {data_offset} / min_buffer {min_buffer} / {max_buffer}")
+    _hdr_buf_size(mode, data_offset, hdr_buf_size)
     pool.stats(owner)  # UnknownOwner before the queue is opened
     queue = await drv.open_queue(
-        index, desc_entries=desc_entries, cpl_entries=cpl_entries, data_offset=data_offset
-    )
-    return XskRx(queue, pool, owner, binding, min_buffer=min_buffer, max_buffer=max_buffer)
+        index, desc_entries=desc_entries, cpl_entries=cpl_entries, data_offset=data_offset,
+        mode=mode, split_level=split_level,
+    )  # fmt: skip
+    return XskRx(
+        queue, pool, owner, binding, min_buffer=min_buffer, max_buffer=max_buffer,
+        hdr_buf_size=hdr_buf_size,
+    )  # fmt: skip
 
 
 __all__ = [
@@ -663,6 +744,7 @@ __all__ = [
     "DEFAULT_MIN_BUFFER",
     "ENTRY_BYTES",
     "USER_BASE",
+    "XSK_MODES",
     "CompletionEntry",
     "FillEntry",
     "RingConsumer",

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
 """The system scoreboard: the five checks of DESIGN.md for every frame on the wire.
 
-1. Each frame reaches exactly the owner the steering model names, byte for byte as the
-   owner's driver reassembles it, or is counted under a reason the prediction allows.
+1. Each frame reaches exactly the owner the steering model names (its queue under RSS from
+   model.rss for broadcast, multicast and promiscuous unicast), byte for byte as the owner's
+   driver reassembles it, or is counted under a reason the prediction allows (a frame the
+   model finds too long for its owner's group is that queue's ``too_long_for_group`` drop).
 2. Per-owner order is kept.
 3. Each completion equals the reference model's (model.nic_model, fed with the reference
    parser tb.parse_ref) for that owner's next frame, phase aside.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from model.nic_model import QueueConfig, QueueState, predict_frame
 from model.parse_meta import Meta
 from model.records import DropReason, RxCompletion, RxDescriptor
+from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import RxDone
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
@@ -57,6 +60,7 @@ class OwnerBook:
     delivered: int = 0  # ... and the owner's driver handed up
     frames: list[bytes] = field(default_factory=list)  # what it was handed, in order
     skipped: int = 0  # frames the owner's queue dropped (matched by skipping)
+    too_long: int = 0  # frames the model found too long for their group (completed, dropped)
     landed: int = 0  # completion records landed in its ring
     announced: int = 0  # records landed at the last MSI-X
 
@@ -86,6 +90,7 @@ class Scoreboard:
         self.read = read  # (bus address, bytes) -> what host memory holds there
         self.now = now
         self.route = route  # frame -> (owner, None) or (None, drop reason)
+        self.rss: RssConfig = RSS_RESET  # the NIC's RSS settings, as the host programmed them
         self.owners: dict[str, OwnerBook] = {}
         self.by_queue: dict[int, OwnerBook] = {}
         self.sent = 0
@@ -137,8 +142,9 @@ class Scoreboard:
                 self.fail("completion for no frame", None, book.name, str(done.cpl))
             e = book.pending.popleft()
             want = predict_frame(
-                cfg, QueueState(desc_tail=len(done.descs)), list(done.descs), e.frame, e.meta
-            )
+                cfg, QueueState(desc_tail=len(done.descs)), list(done.descs), e.frame, e.meta,
+                self.rss,
+            )  # fmt: skip
             cpl_ok = want.completion is not None and done.cpl == replace(
                 want.completion, phase=done.cpl.phase
             )
@@ -162,6 +168,9 @@ class Scoreboard:
         if want.drop is None:
             book.placed += 1
             book.completed.append(e)
+        else:  # too long for its group: counted at its queue, the owner never sees it
+            book.too_long += 1
+            self.drop_log.append((e.no, e.frame, want.drop.name.lower()))
 
     # -- checks 1 and 2: what the owner's driver hands up ----------------------------------
 
@@ -239,14 +248,16 @@ class Scoreboard:
                 )
         for b in self.owners.values():
             left = len(b.pending) + (0 if b.stalled else len(b.completed))
-            qd = queue_drops.get(b.queue, 0)
+            qd = queue_drops.get(b.queue, 0) - b.too_long  # drops the model did not predict
             if not b.may_drop and (left or qd or b.skipped):
                 problems.append(
                     f"{b.name}: {len(b.pending)} frames without completion, "
-                    f"{len(b.completed)} completed but not delivered, {qd} dropped at its queue"
+                    f"{len(b.completed)} completed but not delivered, {qd} dropped at its "
+                    f"queue besides {b.too_long} too long for their group"
                 )
             elif b.may_drop and b.skipped + len(b.pending) != qd:
                 problems.append(
-                    f"{b.name}: {b.skipped + len(b.pending)} frames missing, queue dropped {qd}"
+                    f"{b.name}: {b.skipped + len(b.pending)} frames missing, queue dropped "
+                    f"{qd} besides {b.too_long} too long for their group"
                 )
         return problems

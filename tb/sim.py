@@ -165,6 +165,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     for m in r["problems"]:
         print(f"  PROBLEM    {m}")
+    if r.get("rss"):
+        x = r["rss"]
+        print(
+            f"  rss        {x['key']}, UDP over the "
+            f"{'4' if x['udp_4tuple'] else '2'}-tuple, 128 entries over host queues "
+            + ", ".join(str(q) for q in x["queues"])
+            + ": "
+            + ", ".join(f"{o} {r['placed'].get(o, 0)}" for o in x["owners"])
+            + " placed"
+        )
+    for name, x in r.get("xsk", {}).items():
+        print(
+            f"  xsk        {name}: {x['frames']} frames through its completion ring "
+            f"({x['split']} split, headers copied in front of the payload), "
+            f"{x['recycled']} chunks recycled (too long), {x['fill_taken']} fill entries "
+            f"taken, {x['pinned_pages']} pages pinned at the end"
+        )
+    for name, x in r.get("chains", {}).items():
+        print(
+            f"  chains     {name}: big-packet chains of "
+            + "/".join(str(n) for n in x["segments_per_chain"])
+            + " segments, frames by segments filled "
+            + ", ".join(f"{k}: {v}" for k, v in x["frames_by_segments_filled"].items())
+            + f", {x['recycled_too_long']} chains reposted (too long)"
+        )
     for key, label in (("pcap_out", "captures"), ("dump", "dump")):
         if r.get(key):
             print(f"  {label:<10} " + ", ".join(f"{k}: {v}" for k, v in r[key].items()))

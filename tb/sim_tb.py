@@ -18,7 +18,9 @@ from cocotbext.eth import XgmiiFrame
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
-from model.records import DropReason, PlacementMode, SplitLevel
+from model.hostmem import PAGE_SIZE
+from model.records import CplFlags, DropReason, PlacementMode, SplitLevel
+from model.rss import MS_VERIFICATION_KEY, RssConfig
 from model.virtio import (
     VIRTIO_F_VERSION_1,
     VIRTIO_NET_F_GUEST_CSUM,
@@ -26,10 +28,11 @@ from model.virtio import (
     VIRTIO_RING_F_EVENT_IDX,
     VIRTIO_RING_F_INDIRECT_DESC,
 )
+from sw.guest_virtio import RxFrame
 from sw.vhost import DEFAULT_FEATURES
 from tb.scoreboard import ScoreboardMismatch
 from tb.sim_scenarios import SCENARIOS
-from tb.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig
+from tb.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig, XskSpec, spread_rss
 from tb.traffic import mutate, scapy_frame
 
 USER_CLK_NS = 4.0
@@ -38,7 +41,12 @@ HOSTILE_QUOTA = 8  # pages: 16 buffers of 2 KiB ...
 HOSTILE_POSTS = 160  # ... and it posts 10 times that
 BATCH = 8
 BROADCAST = "ff:ff:ff:ff:ff:ff"
+MULTICAST = "01:00:5e:00:00:fb"
 STRANGER = "02:00:00:00:00:99"  # nobody's MAC: filtered
+HOST_QUEUES = 4  # four-guests-host: the host's queues 0..3, RSS over them
+JUMBO = 9014  # the largest untagged frame the MAC takes (9018 B with FCS)
+BIG_SEGMENT = PAGE_SIZE  # four-guests-host: guest3's big-packet chains of page segments ...
+BIG_CHAINS = (3, 2)  # ... three or two of them, alternately
 
 
 def progress(done: int, total: int) -> None:
@@ -129,6 +137,24 @@ def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -
     return {"manifest": str(out / "manifest.json")}
 
 
+def chain_figures(received: list[RxFrame], recycled: int) -> dict[str, object]:
+    """For a guest posting multi-buffer chains: frames by how many segments of their chain
+    they filled (net header included), and chains reposted as too long."""
+    filled: dict[int, int] = {}
+    for f in received:
+        for b in f.buffers:
+            ends = [0]
+            for _, n in b.segments:
+                ends.append(ends[-1] + n)
+            k = next(i for i, e in enumerate(ends) if e >= b.used_len)
+            filled[k] = filled.get(k, 0) + 1
+    return {
+        "segments_per_chain": sorted({len(b.segments) for f in received for b in f.buffers}),
+        "frames_by_segments_filled": {str(k): filled[k] for k in sorted(filled)},
+        "recycled_too_long": recycled,
+    }
+
+
 async def hostile_run(
     rig: SystemRig, rng: random.Random, frames: int, dests: list[tuple[str, float]], max_size: int
 ) -> dict[str, object]:
@@ -198,6 +224,8 @@ async def scenario(dut: object) -> None:
     rng = random.Random(seed)
     wall0 = time.perf_counter()
     max_size = 1514
+    max_for: dict[str, int] = {}  # destinations with another largest frame
+    rss: RssConfig | None = None
     if name == "one-guest-full":
         rig = SystemRig(dut, guest_num=32, nic_entries=32)
         dests = [("02:00:00:00:00:01", 1.0)]
@@ -207,7 +235,7 @@ async def scenario(dut: object) -> None:
             dut, guest_num=64, nic_entries=64, features=mrg, mode=PlacementMode.SPLIT_HOLE
         )
         dests = [("02:00:00:00:00:01", 1.0)]
-        max_size = 9014
+        max_size = JUMBO
     elif name == "hostile":
         guests = [
             GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=128, nic_entries=128),
@@ -229,6 +257,45 @@ async def scenario(dut: object) -> None:
         ]  # fmt: skip
         rig = SystemRig(dut, guests=guests)
         dests = [(guests[0].mac, 0.5), (guests[1].mac, 0.5)]
+    elif name == "split-xsk":
+        xsk = XskSpec("xsk0", "02:00:00:00:00:0a", 1, chunks=64, nic_entries=32)
+        rig = SystemRig(dut, guests=[], xsks=[xsk], host_queue=True)
+        dests = [(xsk.mac, 0.55), (HOST_MAC, 0.25), (BROADCAST, 0.1), (STRANGER, 0.1)]
+        # a split frame fits a 2 KiB chunk while its payload (frame less headers) is at most
+        # 1792 B (at 256); a frame placed whole at 256 (non-IP: HDR_OVERFLOW) up to 1792 B;
+        # longer ones are too long for their group and the glue recycles the chunk
+        max_size = 2048
+    elif name == "four-guests-host":
+        mrg = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
+        guests = [
+            GuestSpec("guest0", "02:00:00:00:00:01", 4, guest_num=32, nic_entries=32),
+            GuestSpec(
+                "guest1", "02:00:00:00:00:02", 5, guest_num=32, nic_entries=32,
+                mode=PlacementMode.SPLIT_HOLE,
+            ),
+            GuestSpec(
+                "guest2", "02:00:00:00:00:03", 6, guest_num=64, nic_entries=64, features=mrg,
+                mode=PlacementMode.SPLIT_HOLE,
+            ),
+            # big packets (no VIRTIO_NET_F_MRG_RXBUF): a frame must fit its one buffer, a
+            # chain of 4 KiB segments (one NIC group); chains of 3 and 2 alternate, so a
+            # jumbo frame spans all three segments of one, or meets an 8 KiB one and is
+            # too_long_for_group (vhost reposts the whole chain)
+            GuestSpec(
+                "guest3", "02:00:00:00:00:04", 7, guest_num=32, nic_entries=32,
+                buf_size=BIG_SEGMENT, chain_buffers=BIG_CHAINS,
+            ),
+        ]  # fmt: skip
+        # host queues: groups of four 2 KiB buffers (not mergeable), promiscuous: the
+        # host's unicast, broadcast and multicast spread over queues 0..3 by RSS
+        rig = SystemRig(
+            dut, guests=guests, host_queue=True, host_queues=HOST_QUEUES, host_group=4,
+            promisc=True,
+        )  # fmt: skip
+        dests = [(g.mac, 0.12) for g in guests]
+        dests += [(HOST_MAC, 0.2), (BROADCAST, 0.14), (MULTICAST, 0.14)]
+        max_for = {d: JUMBO for d, _ in dests if d not in (guests[0].mac, guests[1].mac)}
+        rss = spread_rss(rng, HOST_QUEUES)
     else:
         # with DUMP each buffer is posted once: frames beyond them drop as no_buffer
         once = {"reuse": False, "refill": False, "may_drop": True, "guest_num": 256,
@@ -245,6 +312,9 @@ async def scenario(dut: object) -> None:
         dests = [(guests[0].mac, 0.4), (guests[1].mac, 0.4), (HOST_MAC, 0.1),
                  (BROADCAST, 0.05), (STRANGER, 0.05)]  # fmt: skip
     await rig.start()
+    if rss is not None:
+        await rig.set_rss(rss)
+        await rig.h.barrier()
     if replay:
         await rig.set_promisc(True)  # unknown unicast from a capture goes to the host queue
     sim0 = get_sim_time("ns")
@@ -260,7 +330,7 @@ async def scenario(dut: object) -> None:
                     await send_captured(rig, replay[i])
                     continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
-                f = scapy_frame(rng, rng.randint(60, max_size), i, dst=dst)
+                f = scapy_frame(rng, rng.randint(60, max_for.get(dst, max_size)), i, dst=dst)
                 if name == "fuzz":
                     f = mutate(rng, f)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
@@ -280,7 +350,8 @@ async def scenario(dut: object) -> None:
         "description": SCENARIOS[name],
         "seed": seed,
         "placement": {g.spec.name: g.queue.mode.name for g in rig.guests.values()}
-        | ({DRIVER: rig.host.queue.mode.name} if rig.host else {}),
+        | {x.spec.name: x.queue.mode.name for x in rig.xsks.values()}
+        | {hq.owner: hq.queue.mode.name for hq in rig.hosts.values()},
         "sent": rig.stats.sent,
         "delivered": owners,
         "placed": {b.name: b.placed for b in rig.sb.owners.values()},
@@ -295,6 +366,31 @@ async def scenario(dut: object) -> None:
         "user_clk_cycles": int(sim_ns / USER_CLK_NS),
         "wall_s": wall,
         "hostile": hostile,
+        "rss": {
+            "key": "Microsoft verification key"
+            if rss.key == MS_VERIFICATION_KEY
+            else f"key {rss.key.hex()}",
+            "udp_4tuple": rss.udp_4tuple,
+            "queues": sorted(set(rss.indirection)),
+            "owners": [rig.hosts[q].owner for q in sorted(set(rss.indirection))],
+        }
+        if rss
+        else {},
+        "chains": {
+            g.spec.name: chain_figures(g.received, g.backend.stats.recycled)
+            for g in rig.guests.values()
+            if g.spec.chain_buffers != 1
+        },
+        "xsk": {
+            x.spec.name: {
+                "frames": x.rx.stats.frames,
+                "split": sum(bool(f.flags & CplFlags.SPLIT) for f in x.received),
+                "recycled": x.rx.stats.recycled,
+                "fill_taken": x.rx.stats.fill_taken,
+                "pinned_pages": rig.pool.stats(x.spec.name).pinned_pages,
+            }
+            for x in rig.xsks.values()
+        },
     }
     if pcap_out:
         report["pcap_out"] = write_pcaps(rig, Path(pcap_out))

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """The whole system around splitrx_top: the wire (cocotbext-eth XGMII source), the PCIe root
 complex with host memory and IOMMU (tb.pcie), the host NIC driver, the page constructor, one
-vhost-net backend and virtio-net guest driver per guest, optionally the host's own queue
-(queue 0: the host's MAC, broadcast and multicast; SPLIT placement, the driver reassembles
-header buffer + payload), a DMA write tracker that sees every device write, and the
-scoreboard (tb.scoreboard) checking every frame against the reference model.
+vhost-net backend and virtio-net guest driver per guest, one user-space ring owner (the xsk
+app and its kernel glue, sw.xsk_owner) per app, optionally the host's own queues (queues
+0..n-1: the host's MAC, broadcast and multicast, spread by RSS when there are several; SPLIT
+placement in groups of one or more descriptors, the driver reassembles header buffer +
+payload), a DMA write tracker that sees every device write, and the scoreboard
+(tb.scoreboard) checking every frame against the reference model.
 
 The host is interrupt-driven: each queue's MSI-X vector is a write into the host's MSI window
 (tb.pcie.MSI_BASE); an interrupt runs ``service()`` -- NAPI polls of every queue and the vhost
@@ -15,12 +17,13 @@ interrupt shows as frames never received.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from cocotb.triggers import Event, Lock, Timer
 from cocotb.utils import get_sim_time
-from cocotbext.eth import XgmiiFrame, XgmiiSource
+from cocotbext.eth import XgmiiFrame
 
 from model import steer as steer_model
 from model.hostmem import GuestRam
@@ -35,27 +38,41 @@ from model.records import (
     RxDescriptor,
     SplitLevel,
 )
+from model.rss import MS_VERIFICATION_KEY, RssConfig, spread_indirection
 from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import PagePool
-from sw.vhost import DEFAULT_FEATURES, VhostNetRx, vhost_queue_settings
+from sw.vhost import DEFAULT_FEATURES, DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
+from sw.xsk_owner import DEFAULT_CHUNK_SIZE, XskApp, XskFrame, XskRx, register_umem
 from tb.common import deadline
 from tb.coredma import cfg_of
+from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 from tb.pcie import MSI_BASE, PcieHarness
 from tb.scoreboard import Scoreboard
 from tb.traffic import GUEST_MAC
+from tb.xgmii import XgmiiWordSource
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
 DRIVER = "host-driver"  # owner of the completion rings and the host queue's buffers
 HOST_MAC = "02:00:00:00:00:fe"
 MSI_DATA_BASE = 0x40  # interrupt controller vector of RX queue q: 0x40 + q
 CPL_BYTES = RxCompletion.size()
+HOST_BUF = 2048  # the host queues' data buffers (header buffers: DEFAULT_HDR_BUF_SIZE)
+HOST_HDR_BUF = DEFAULT_HDR_BUF_SIZE
+HOST_ENTRIES = 64  # descriptors per host queue
 
 
 def mac_int(mac: str) -> int:
     return int(mac.replace(":", ""), 16)
+
+
+def spread_rss(rng: random.Random, queues: int) -> RssConfig:
+    """Microsoft's verification key, UDP over the 4-tuple, and an indirection table giving
+    each of host queues 0..``queues``-1 an equal share of the 128 entries, shuffled by
+    ``rng`` (for ``SystemRig.set_rss``)."""
+    return RssConfig(MS_VERIFICATION_KEY, True, spread_indirection(rng, queues))
 
 
 @dataclass
@@ -66,14 +83,16 @@ class WireStats:
 
 @dataclass
 class GuestSpec:
-    """One virtio guest: its MAC, the NIC queue its backend drives, ring and buffers."""
+    """One virtio guest: its MAC, the NIC queue its backend drives, ring and buffers (each
+    one segment of ``buf_size``, or a chain of ``chain_buffers`` segments: big packets)."""
 
     name: str = "guest0"
     mac: str = GUEST_MAC
     queue: int = 0
     guest_num: int = 16
     nic_entries: int = 16
-    buf_size: int = 2048
+    buf_size: int | tuple[int, ...] = 2048  # several: fresh buffers cycle through them
+    chain_buffers: int | tuple[int, ...] = 1  # segments per buffer (big-packet chains)
     quota_pages: int = 1024
     ram_size: int = 1 << 20
     reuse: bool = True  # repost a buffer once its frame is read (else a fresh one)
@@ -98,38 +117,83 @@ class Guest:
 
 @dataclass
 class HostQueue:
-    """The host's own RX queue: SPLIT at L4 into 256-byte header buffers, payload in
-    2 KiB buffers; each frame is reassembled by the host from the two."""
+    """One of the host's own RX queues: SPLIT at L4 into 256-byte header buffers, payload in
+    groups of ``group`` 2 KiB buffers (not mergeable: a frame whose payload does not fit one
+    group is dropped ``too_long_for_group`` and the host reposts the group); each frame is
+    reassembled by the host from the two."""
 
     queue: RxQueue
     entries: int
+    owner: str  # DRIVER with one host queue, DRIVER.q<index> with several
+    group: int = 1
     received: list[bytes] = field(default_factory=list)
 
 
+@dataclass
+class XskSpec:
+    """One user-space ring owner: its MAC, NIC queue, UMEM and rings. SPLIT by default at
+    DATA_OFFSET 256: the payload at 256 in each chunk, the headers in a kernel header buffer
+    of as many bytes (the parser's depth), copied in front of the payload by the glue."""
+
+    name: str = "xsk0"
+    mac: str = "02:00:00:00:00:0a"
+    queue: int = 1
+    chunks: int = 64
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    ring_size: int = 64
+    nic_entries: int = 32
+    data_offset: int = DEFAULT_HDR_BUF_SIZE
+    mode: PlacementMode = PlacementMode.SPLIT
+    split_level: SplitLevel = SplitLevel.L4
+    quota_pages: int = 1024
+
+
+@dataclass
+class Xsk:
+    spec: XskSpec
+    queue: RxQueue
+    app: XskApp
+    rx: XskRx
+    received: list[XskFrame] = field(default_factory=list)
+
+
 class SystemRig:
-    """Guests (default: one on RX queue 0, promiscuous as out of reset) and optionally the
-    host queue, from the XGMII wire to each owner's driver, every frame scoreboarded."""
+    """Guests (default: one on RX queue 0, promiscuous as out of reset), xsk apps and
+    optionally the host's queues, from the XGMII wire to each owner's driver, every frame
+    scoreboarded. ``host_queues`` host queues (0..n-1, with ``host_group`` descriptors per
+    group); with several, ``set_rss`` spreads the host's traffic over them. With more than
+    one owner, or one not on queue 0, the steering table gets each guest's and app's MAC
+    and, unless ``promisc``, the host's MAC (to queue 0) with promiscuous mode off; with
+    ``promisc`` the host takes every unmatched unicast frame by RSS, as a bridge would."""
 
     def __init__(
         self,
         dut: Any,
         *,
         guests: list[GuestSpec] | None = None,
+        xsks: list[XskSpec] | None = None,
         host_queue: bool = False,
+        host_queues: int = 1,
+        host_group: int = 1,
+        promisc: bool = False,
         read_latency_ns: float = 0.0,
         **single: Any,
     ) -> None:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb.system")
         self.h = PcieHarness(dut, read_latency_ns=read_latency_ns)
-        self.wire = XgmiiSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
+        self.wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
         self.wire.log.setLevel(logging.WARNING)
         self.stats = WireStats()
         self.tracker = DmaWriteTracker(raise_on_violation=False)
         self.specs = guests if guests is not None else [GuestSpec(**single)]
-        self.with_host = host_queue
+        self.xsk_specs = xsks or []
+        self.n_host = host_queues if host_queue else 0
+        self.host_group = host_group
+        self.with_promisc = promisc
         self.guests: dict[str, Guest] = {}
-        self.host: HostQueue | None = None
+        self.xsks: dict[str, Xsk] = {}
+        self.hosts: dict[int, HostQueue] = {}  # by queue index
         self.completions: list[RxCompletion] = []  # every completion the host polled
         self.irq = Event()
         self.lock = Lock()  # one round of host work at a time
@@ -145,6 +209,11 @@ class SystemRig:
         assert dom is not None
         return b"".join(self.h.mem.read(a, k) for a, k in dom.translate(iova, n, write=True))
 
+    @property
+    def host(self) -> HostQueue | None:
+        """The host's first queue (queue 0), if it has any."""
+        return self.hosts.get(0)
+
     # -- the first guest, for single-guest tests ------------------------------------------------
 
     @property
@@ -156,7 +225,7 @@ class SystemRig:
     guest = property(lambda self: self.first.guest)
     backend = property(lambda self: self.first.backend)
     ram = property(lambda self: self.first.ram)
-    buf_size = property(lambda self: self.first.spec.buf_size)
+    buf_size = property(lambda self: self.first.guest.buf_size)  # the largest posted
     received = property(lambda self: self.first.received)
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -171,19 +240,27 @@ class SystemRig:
         self.caps = await self.drv.probe()
         await h.enable_msix()
         self.pool = PagePool(h.iommu, h.host.domain.rid, tracker=self.tracker)
-        if self.with_host:
-            await self._open_host()
+        for index in range(self.n_host):
+            await self._open_host(index)
         for spec in self.specs:
             await self._open_guest(spec)
-        if self.with_host or len(self.specs) > 1:
-            for i, spec in enumerate(self.specs):
-                await self.set_steer_entry(i, spec.mac, spec.queue)
-            if self.with_host:
-                await self.set_steer_entry(len(self.specs), HOST_MAC, 0)
-            await self.set_promisc(False)
+        for xspec in self.xsk_specs:
+            await self._open_xsk(xspec)
+        steered = [(s.mac, s.queue) for s in self.specs] + [
+            (x.mac, x.queue) for x in self.xsk_specs
+        ]
+        if self.n_host or len(steered) > 1 or any(q != 0 for _, q in steered):
+            for i, (mac, queue) in enumerate(steered):
+                await self.set_steer_entry(i, mac, queue)
+            if self.n_host and not self.with_promisc:
+                await self.set_steer_entry(len(steered), HOST_MAC, 0)
+            await self.set_promisc(self.with_promisc)
         for g in self.guests.values():
             g.guest.fill(g.spec.posts)
             await g.backend.service()
+        for x in self.xsks.values():
+            x.app.fill()
+            await x.rx.refill()
         await h.barrier()  # enables and doorbells are posted writes: let them land
         await Timer(2000, "ns")  # the NIC fetches the first descriptors
         return self
@@ -221,7 +298,7 @@ class SystemRig:
         self.pool.register(spec.name, ram, spec.quota_pages)
         guest = GuestVirtioNetRx(
             ram, spec.guest_num, buf_size=spec.buf_size, reuse=spec.reuse,
-            features=spec.features,
+            features=spec.features, chain_buffers=spec.chain_buffers,
         )  # fmt: skip
         backend = VhostNetRx(
             q, self.pool, spec.name, ram, guest.layout, notify=guest.interrupt,
@@ -231,27 +308,49 @@ class SystemRig:
         self.guests[spec.name] = Guest(spec, q, ram, guest, backend)
         self.sb.add_owner(spec.name, spec.queue, spec.may_drop or spec.stalled, spec.stalled)
 
-    async def _open_host(self, entries: int = 64) -> None:
+    async def _open_xsk(self, spec: XskSpec) -> None:
         q = await self._queue(
-            0, desc_entries=entries, data_offset=0, mode=PlacementMode.SPLIT,
+            spec.queue, desc_entries=spec.nic_entries, data_offset=spec.data_offset,
+            mode=spec.mode, split_level=spec.split_level,
+        )  # fmt: skip
+        app = XskApp(
+            self.h.mem, name=spec.name, frames=spec.chunks, chunk_size=spec.chunk_size,
+            ring_size=spec.ring_size,
+        )  # fmt: skip
+        self.h.mem.poison(app.umem.host_base, app.umem.size)
+        register_umem(self.pool, spec.name, app.umem, spec.quota_pages)
+        rx = XskRx(q, self.pool, spec.name, app.binding(), min_buffer=spec.chunk_size)
+        self.xsks[spec.name] = Xsk(spec, q, app, rx)
+        self.sb.add_owner(spec.name, spec.queue)
+
+    async def _open_host(self, index: int) -> None:
+        entries, group = HOST_ENTRIES, self.host_group
+        q = await self._queue(
+            index, desc_entries=entries, data_offset=0, mode=PlacementMode.SPLIT,
             split_level=SplitLevel.L4,
         )  # fmt: skip
-        self.host = HostQueue(q, entries)
-        self.sb.add_owner(DRIVER, 0)
-        await q.post([self._host_buffer(i) for i in range(entries)])
+        owner = DRIVER if self.n_host == 1 else f"{DRIVER}.q{index}"
+        self.hosts[index] = HostQueue(q, entries, owner, group)
+        self.sb.add_owner(owner, index)
+        await q.post([self._host_buffer(index, i, group) for i in range(entries // group * group)])
 
-    def _host_buffer(self, i: int) -> RxDescriptor:
+    def _host_buffer(self, queue: int, i: int, group: int) -> RxDescriptor:
+        """Descriptor ``i`` of host queue ``queue``: a data buffer and a header buffer (the
+        NIC uses the header buffer of a group's first descriptor); EOG ends each group of
+        ``group``. Cookie and tracker id: ``queue << 16 | i``."""
         mem, dom = self.h.mem, self.h.host.domain
         assert dom is not None
-        data = mem.alloc(2048, 64, f"host rx {i}")
-        hdr = mem.alloc(256, 64, f"host hdr {i}")
-        for a, n in ((data, 2048), (hdr, 256)):
+        data = mem.alloc(HOST_BUF, 64, f"host rx {queue}.{i}")
+        hdr = mem.alloc(HOST_HDR_BUF, 64, f"host hdr {queue}.{i}")
+        for a, n in ((data, HOST_BUF), (hdr, HOST_HDR_BUF)):
             page = a & ~0xFFF
             if dom.lookup(page) is None:
                 dom.map(page, page, 0x1000, Perm.WRITE)
             self.tracker.add_owner_region(DRIVER, a, n)
-        self.tracker.post_buffer(DRIVER, i, [(data, 2048), (hdr, 256)])
-        return RxDescriptor(data, hdr, i, 2048, 256, DescFlags.EOG)
+        cookie = queue << 16 | i
+        self.tracker.post_buffer(DRIVER, cookie, [(data, HOST_BUF), (hdr, HOST_HDR_BUF)])
+        eog = DescFlags.EOG if i % group == group - 1 else DescFlags.NONE
+        return RxDescriptor(data, hdr, cookie, HOST_BUF, HOST_HDR_BUF, eog)
 
     # -- steering (the scoreboard routes with the same table) ----------------------------------
 
@@ -267,14 +366,17 @@ class SystemRig:
         await self.drv.set_promisc(on)
         self.promisc = on
 
+    async def set_rss(self, cfg: RssConfig) -> None:
+        """Program RSS (key, indirection table, UDP 4-tuple); the scoreboard predicts each
+        frame's queue and completion under the same settings."""
+        await self.drv.set_rss(cfg.key, cfg.indirection, udp_4tuple=cfg.udp_4tuple)
+        self.sb.rss = cfg
+
     def _route(self, frame: bytes) -> tuple[str | None, DropReason | None]:
-        vlan = None
-        if int.from_bytes(frame[12:14], "big") in (0x8100, 0x88A8):
-            vlan = int.from_bytes(frame[14:16], "big") & 0xFFF
-        v = steer_model.steer(
-            self.steer_table,
-            steer_model.Lookup(int.from_bytes(frame[:6], "big"), vlan, 0, self.promisc),
-        )
+        """The owner the steering model names (with the frame's queue under RSS from
+        model.rss's Toeplitz hash of the reference parser's tuple), or the drop reason."""
+        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
+        v = steer_model.steer_frame(self.steer_table, frame, meta, self.promisc, self.sb.rss)
         if v.drop:
             return None, DropReason(v.reason)
         owner = self.sb.by_queue.get(v.queue)
@@ -297,8 +399,10 @@ class SystemRig:
     def _record_landed(self, index: int, q: RxQueue, rec: RxCompletion) -> None:
         posted = q.posted_descriptors  # the host has not polled this record yet
         first = next((i for i, d in enumerate(posted) if d.cookie == rec.cookie), None)
-        if first is None or rec.status != CplStatus.OK:
+        if first is None:
             return
+        # a too_long_for_group record (nothing written: hdr_len = payload_len = 0) counts as
+        # landed too: its queue's MSI-X announces it
         descs = posted[first : first + rec.desc_count]
         hole = q.mode == PlacementMode.SPLIT_HOLE and rec.flags & CplFlags.SPLIT
         start = q.data_offset + (rec.hdr_len if hole else 0)
@@ -338,12 +442,13 @@ class SystemRig:
             return await self._service()
 
     async def _service(self) -> list[RxFrame]:
-        if self.host is not None:
+        for hq in self.hosts.values():
             back = []
-            for d in await self.host.queue.poll(self.host.entries):
-                data = self._reassemble(d)
-                self.sb.delivered(DRIVER, data)
-                self.host.received.append(data)
+            for d in await hq.queue.poll(hq.entries):
+                if d.cpl.status == CplStatus.OK:  # too long for its group: only reposted
+                    data = self._reassemble(d)
+                    self.sb.delivered(hq.owner, data)
+                    hq.received.append(data)
                 back += d.descs
             if back:
                 for d in back:
@@ -351,7 +456,15 @@ class SystemRig:
                     self.tracker.post_buffer(
                         DRIVER, d.cookie, [(d.data_addr, d.data_len), (d.hdr_addr, d.hdr_len)]
                     )
-                await self.host.queue.post(back)
+                await hq.queue.post(back)
+        for x in self.xsks.values():
+            await x.rx.service()
+            frames = x.app.receive()  # the app's own API: its completion ring and UMEM
+            for xf in frames:
+                self.sb.delivered(x.spec.name, xf.data)
+            x.received += frames
+            x.app.fill()
+            await x.rx.refill()
         first: list[RxFrame] = []
         for g in self.guests.values():
             await g.backend.service()
@@ -369,11 +482,18 @@ class SystemRig:
         return first
 
     def _reassemble(self, d: RxDone) -> bytes:
-        c, desc = d.cpl, d.descs[0]
+        """The frame from the first descriptor's header buffer (split done) and the stream
+        from position 0 across the group's data buffers (host buffers: IOVA = host
+        address)."""
+        c = d.cpl
         mem = self.h.mem
-        if c.flags & CplFlags.SPLIT:
-            return mem.read(desc.hdr_addr, c.hdr_len) + mem.read(desc.data_addr, c.payload_len)
-        return mem.read(desc.data_addr, c.frame_len)  # host buffers: IOVA = host address
+        head = mem.read(d.descs[0].hdr_addr, c.hdr_len) if c.flags & CplFlags.SPLIT else b""
+        left, parts = c.payload_len, [head]
+        for desc in d.descs:
+            n = min(left, desc.data_len)
+            parts.append(mem.read(desc.data_addr, n))
+            left -= n
+        return b"".join(parts)
 
     def delivered(self) -> int:
         """Frames the NIC placed for an owner (a stalled owner never takes them)."""

@@ -2,9 +2,12 @@
 """Guest virtio-net RX driver: kicks and interrupts per the event index, NAPI polling with a
 budget, lost notifications, buffer reuse or not, bad used lengths; mergeable RX buffers
 (reassembly from num_buffers used entries, missing and oversized buffers, budget in frames,
-mixed buffer sizes)."""
+mixed buffer sizes); big-packet chains (a buffer of several segments, read by used.len in
+chain order)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -14,11 +17,12 @@ from model.virtio import (
     VIRTIO_F_VERSION_1,
     VIRTIO_NET_F_MRG_RXBUF,
     VIRTIO_NET_HDR_V1_SIZE,
+    Chain,
     SplitRing,
     VirtioNetHdr,
 )
 from sw.guest_virtio import DEFAULT_FEATURES, GuestVirtioNetRx
-from tests.test_vhost import assert_frames, make_frame, rig, run
+from tests.test_vhost import assert_frames, l4_frame, make_frame, rig, run
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
 
@@ -200,15 +204,22 @@ def hand_device(num: int = 8, buf_size: int | list[int] = 256) -> tuple[
 ]:  # fmt: skip
     """A mergeable guest with its ring full, and the device side of the ring driven by hand;
     returns the avail buffers (head, addr) in order."""
+    g, dev, popped = device_by_hand(num, buf_size=buf_size, features=MRG)
+    return g, dev, [(c.head, c.segments[0].addr) for c in popped]
+
+
+def device_by_hand(num: int, **guest: Any) -> tuple[GuestVirtioNetRx, SplitRing, list[Chain]]:
+    """A guest (``GuestVirtioNetRx`` keywords) with its ring full, and the device side of the
+    ring driven by hand; returns the avail chains in order."""
     ram = GuestRam(HostMemory(), 1 << 16)
-    g = GuestVirtioNetRx(ram, num, buf_size=buf_size, features=MRG)
+    g = GuestVirtioNetRx(ram, num, **guest)
     g.fill()
     dev = SplitRing(ram, g.layout, event_idx=True)
     dev.init_device()
-    bufs = []
+    popped = []
     while (c := dev.pop_avail()) is not None:
-        bufs.append((c.head, c.segments[0].addr))
-    return g, dev, bufs
+        popped.append(c)
+    return g, dev, popped
 
 
 def put_frame(
@@ -305,5 +316,105 @@ def test_guest_cycles_buffer_sizes_and_a_reused_buffer_keeps_its_size() -> None:
             for b in f.buffers:
                 assert b.size == r.guest.buffer_size(b.addr) and b.used_len <= b.size
         assert sorted(d.data_len for d in r.queue.posted_descriptors) == sorted(sizes * 2)
+
+    run(go())
+
+
+# -- big packets: a buffer is a chain of several segments (Linux add_recvbuf_big) ------------
+
+
+def chain_device(
+    num: int = 8, buf_size: int | list[int] = 512, chains: int | tuple[int, ...] = 3
+) -> tuple[GuestVirtioNetRx, SplitRing, list[Chain]]:
+    """A big-packet guest with its ring full of chains, and the device side of the ring
+    driven by hand; returns the avail chains in order."""
+    return device_by_hand(num, buf_size=buf_size, chain_buffers=chains)
+
+
+def put_chain(g: GuestVirtioNetRx, chain: Chain, stream: bytes) -> None:
+    """Write ``stream`` over the chain's segments in order, and junk after it."""
+    pos = 0
+    for seg in chain.segments:
+        part = stream[pos : pos + seg.len]
+        g.ram.write(seg.addr, part + b"\xee" * (seg.len - len(part)))
+        pos += seg.len
+
+
+def test_big_packet_guest_posts_writable_chains_whose_segments_run_backwards() -> None:
+    g, _, chains = chain_device(num=8, chains=3)
+    assert len(chains) == 2 and g.ring.num_free == 2 and g.stats.posted == 2
+    for c in chains:
+        assert [(s.len, s.write) for s in c.segments] == [(512, True)] * 3
+        addrs = [s.addr for s in c.segments]
+        # allocated last segment first, as add_recvbuf_big does: never one contiguous run
+        assert addrs == [addrs[0] - 512 * k for k in range(3)]
+        assert g.buffer_segments(addrs[0]) == tuple((s.addr, s.len) for s in c.segments)
+        assert g.buffer_size(addrs[0]) == 3 * 512
+
+
+@pytest.mark.parametrize("n", [100, 512 - HDR, 512 - HDR + 1, 900, 3 * 512 - HDR])
+def test_big_packet_guest_reads_the_frame_across_its_chain_by_used_len(n: int) -> None:
+    g, dev, chains = chain_device()
+    frame = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    put_chain(g, chains[1], VirtioNetHdr().pack() + frame)
+    dev.push_used(chains[1].head, HDR + n)
+    g.interrupt()
+    (f,) = g.poll()
+    assert f.data == frame and f.used_len == HDR + n and f.hdr.num_buffers == 1
+    assert f.head == chains[1].head and f.addr == chains[1].segments[0].addr
+    (b,) = f.buffers
+    assert b.segments == tuple((s.addr, s.len) for s in chains[1].segments)
+    assert (b.size, b.used_len) == (3 * 512, HDR + n)
+    # reposted whole, the same segments in the same order
+    assert g.stats.posted == 3
+    again = dev.pop_avail()
+    assert again is not None and again.segments == chains[1].segments
+
+
+def test_big_packet_chain_used_beyond_its_length_or_num_buffers_not_1_is_an_error() -> None:
+    g, dev, chains = chain_device(num=16)
+    assert len(chains) == 5
+    put_chain(g, chains[0], VirtioNetHdr().pack() + b"a" * 1600)
+    put_chain(g, chains[1], VirtioNetHdr(num_buffers=2).pack() + b"b" * 600)
+    put_chain(g, chains[2], VirtioNetHdr().pack() + b"ok")
+    dev.push_used_n([(chains[0].head, 3 * 512 + 1), (chains[1].head, HDR + 600),
+                     (chains[2].head, HDR + 2)])  # fmt: skip
+    g.interrupt()
+    assert [f.data for f in g.poll()] == [b"ok"]
+    assert (g.stats.length_errors, g.stats.hdr_errors, g.stats.frames) == (1, 1, 1)
+    assert g.ring.num_free == 1 and g.stats.posted == 5 + 3  # all three reposted
+
+
+def test_chain_lengths_and_segment_sizes_cycle_and_a_reused_chain_keeps_its_segments() -> None:
+    g, dev, chains = chain_device(num=16, buf_size=[256, 512], chains=(1, 3))
+    assert [[s.len for s in c.segments] for c in chains] == [
+        [256], [512, 256, 512], [256], [512, 256, 512],
+    ] * 2  # fmt: skip
+    assert g.ring.num_free == 0
+    frame = bytes(range(200)) * 6  # 1200 bytes: the stream ends in the third segment
+    put_chain(g, chains[3], VirtioNetHdr().pack() + frame)
+    dev.push_used(chains[3].head, HDR + len(frame))
+    g.interrupt()
+    (f,) = g.poll()
+    assert f.data == frame and [n for _, n in f.buffers[0].segments] == [512, 256, 512]
+    again = dev.pop_avail()
+    assert again is not None and again.segments == chains[3].segments
+
+
+def test_guest_refuses_a_chain_longer_than_its_ring() -> None:
+    with pytest.raises(ValueError, match="chain of 9 buffers"):
+        GuestVirtioNetRx(GuestRam(HostMemory(), 1 << 16), 8, chain_buffers=9)
+
+
+def test_big_packet_guest_through_vhost_and_the_nic_frames_span_one_to_four_segments() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=512, chain_buffers=4)
+        r.guest.fill()
+        await r.backend.service()
+        sent = [l4_frame(n, i) for i, n in enumerate([100, 700, 1300, 4 * 512 - HDR])]
+        got = await r.deliver(sent)
+        assert_frames(got, sent)
+        assert [-(-(HDR + len(s)) // 512) for s in sent] == [1, 2, 3, 4]  # segments written
+        assert r.guest.stats.buffers == 4 and r.guest.stats.posted == 4 + 4
 
     run(go())

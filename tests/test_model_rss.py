@@ -19,6 +19,7 @@ from model.rss import (
     key_to_int,
     rss,
     rss_input,
+    spread_indirection,
     toeplitz_hash,
 )
 
@@ -145,3 +146,17 @@ def test_bad_inputs_are_refused() -> None:
         Flow.from_strings("10.0.0.1", "::1")
     with pytest.raises(ValueError):
         rss(Flow.from_strings("10.0.0.1", "10.0.0.2"), MS_VERIFICATION_KEY, False, [0] * 64)
+
+
+@pytest.mark.parametrize("queues", [1, 4, 8, 128])
+def test_spread_indirection_gives_every_queue_an_equal_share(queues: int) -> None:
+    a = spread_indirection(random.Random(3), queues)
+    b = spread_indirection(random.Random(4), queues)
+    assert len(a) == 128
+    assert all(a.count(q) == 128 // queues for q in range(queues))
+    assert sorted(a) == sorted(b)
+    if queues > 1:
+        assert a != b, "the order follows the generator"
+    for bad in (0, 3, 129):
+        with pytest.raises(ValueError):
+            spread_indirection(random.Random(1), bad)

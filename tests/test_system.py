@@ -17,6 +17,7 @@ COCOTB_TESTS = [
     "empty_guest_ring_drops_as_no_buffer",
     "checksum_verdicts_reach_the_guest_as_data_valid",
     "steering_table_filters_unmatched_unicast",
+    "xsk_app_reads_split_frames_with_the_headers_in_front_of_the_payload",
 ]
 
 

@@ -2,12 +2,14 @@
 """vhost-net backend end to end in pure Python: guest virtio-net driver -> backend -> page
 constructor -> NIC driver -> FakeNic (scapy frames, parsed by the reference parser) ->
 completions -> used ring -> guest. Also malicious chains, quota, recycling of too-long
-frames, teardown, SPLIT_HOLE placement (host header buffers, header copy into the hole) and
-mergeable RX buffers."""
+frames, teardown, SPLIT_HOLE placement (host header buffers, header copy into the hole),
+mergeable RX buffers and big-packet chains (one avail chain of several buffers = one NIC
+group)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
@@ -21,11 +23,12 @@ from scapy.packet import Packet, Raw
 from model.fake_nic import FakeNic
 from model.hostmem import PAGE_SIZE, POISON_BYTE, GuestRam, HostMemory
 from model.iommu import Iommu, Perm
-from model.nic_model import Prediction
+from model.nic_model import DESC_CACHE, Prediction
 from model.records import (
     CplFlags,
     CplStatus,
     CsumStatus,
+    DescFlags,
     DropReason,
     L3Type,
     PlacementMode,
@@ -44,7 +47,7 @@ from model.virtio import (
     VringDesc,
 )
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
-from sw.nic_driver import NicDriver, RxQueue
+from sw.nic_driver import NicDriver, NicProtocolError, RxDone, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx, net_hdr_flags, vhost_queue_settings
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
@@ -108,6 +111,8 @@ class Rig:
         mode: PlacementMode = PlacementMode.FULL,
         split_level: SplitLevel = SplitLevel.L4,
         hdr_buf_size: int = 256,
+        chain_buffers: int | Sequence[int] = 1,
+        desc_cache: int | None = None,  # the descriptor cache the driver reads from CAP_QUEUES
     ) -> None:
         self.mem = HostMemory()
         self.iommu = Iommu()
@@ -128,7 +133,9 @@ class Rig:
             reuse=reuse,
             start_idx=start_idx,
             features=features,
+            chain_buffers=chain_buffers,
         )
+        self.desc_cache = desc_cache
         self.nic_entries, self.cpl_entries = nic_entries, cpl_entries
         self.min_buffer, self.features, self.start_idx = min_buffer, features, start_idx
         self.mode, self.split_level, self.hdr_buf_size = mode, split_level, hdr_buf_size
@@ -137,7 +144,9 @@ class Rig:
         self.predictions: list[Prediction] = []
 
     async def start(self) -> Rig:
-        await self.drv.probe()
+        caps = await self.drv.probe()
+        if self.desc_cache is not None:
+            self.drv.caps = dataclasses.replace(caps, desc_cache=self.desc_cache)
         self.queue: RxQueue = await self.drv.open_queue(
             0,
             desc_entries=self.nic_entries,
@@ -307,9 +316,21 @@ def bad_chain(g: GuestVirtioNetRx, kind: str) -> str:
     if kind == "huge":
         ring.add_buf([], [(ram.alloc(70000, 64), 70000)])
         return "above the bound"
-    if kind == "two_buffers":
-        ring.add_buf([], [(buf, 512), (buf + 1024, 512)])
-        return "one buffer per chain"
+    if kind == "chain_middle_outside":  # one bad segment in an otherwise good chain
+        ring.add_buf([], [(buf, 512), (ram.size - 100, 512), (buf + 1024, 512)])
+        return "outside guest RAM"
+    if kind == "chain_last_small":
+        ring.add_buf([], [(buf, 512), (buf + 1024, 512), (buf + 2048, 255)])
+        return "below the minimum of 256"
+    if kind == "chain_readable_first":
+        ring.add_buf([(buf, 512)], [(buf + 1024, 512)])
+        return "device-readable"
+    if kind == "chain_overlapping_itself":
+        ring.add_buf([], [(buf, 1024), (buf + 512, 1024)])
+        return "overlaps"
+    if kind == "chain_longer_than_nic_ring":  # the rig's NIC ring has 8 entries
+        ring.add_buf([], [(buf + 384 * k, 256) for k in range(9)])
+        return "9 buffers, more than the NIC ring's 8 descriptors"
     if kind == "loop":
         ring.write_desc(6, VringDesc(buf, 512, W | VRING_DESC_F_NEXT, 7))
         ring.write_desc(7, VringDesc(buf + 512, 512, W | VRING_DESC_F_NEXT, 6))
@@ -325,7 +346,9 @@ def bad_chain(g: GuestVirtioNetRx, kind: str) -> str:
     raise AssertionError(kind)
 
 
-KINDS = ["outside", "readable", "small", "huge", "two_buffers", "loop", "bad_head", "indirect"]
+KINDS = ["outside", "readable", "small", "huge", "chain_middle_outside", "chain_last_small",
+         "chain_readable_first", "chain_overlapping_itself", "chain_longer_than_nic_ring",
+         "loop", "bad_head", "indirect"]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -334,7 +357,7 @@ def test_malicious_chain_puts_the_device_in_needs_reset_and_nothing_reaches_the_
     kind: str, good_first: bool
 ) -> None:
     async def go() -> None:
-        r = await rig(guest_num=8, ram_size=1 << 20)
+        r = await rig(guest_num=16, ram_size=1 << 20)
         if good_first:  # a valid chain in the same batch is not posted either
             r.guest.fill(1)
         word = bad_chain(r.guest, kind)
@@ -434,13 +457,17 @@ def test_teardown_mid_traffic_unpins_unmaps_and_delivers_what_landed() -> None:
     run(go())
 
 
-def test_chain_larger_than_the_whole_quota_is_invalid_not_retried_forever() -> None:
+@pytest.mark.parametrize(("buf_size", "chain"), [(3 * PAGE_SIZE, 1), (PAGE_SIZE, 3)],
+                         ids=["one-buffer", "three-page-chain"])  # fmt: skip
+def test_chain_larger_than_the_whole_quota_is_invalid_not_retried_forever(
+    buf_size: int, chain: int
+) -> None:
     """A buffer needing more pages than the owner's entire quota can never be pinned: the
     device goes to needs-reset at once instead of stalling on endless quota refusals."""
 
     async def go() -> None:
-        r = await rig(guest_num=4, nic_entries=4, buf_size=3 * PAGE_SIZE, buf_align=PAGE_SIZE,
-                      quota=2)  # fmt: skip
+        r = await rig(guest_num=4, nic_entries=4, buf_size=buf_size, buf_align=PAGE_SIZE,
+                      quota=2, chain_buffers=chain)  # fmt: skip
         r.guest.fill()
         await r.backend.service()
         assert r.backend.needs_reset and "quota" in (r.backend.needs_reset_reason or "")
@@ -499,8 +526,9 @@ async def traffic(frames: list[bytes], batch: int = 4, **kw: Any) -> tuple[Rig, 
 
 
 def guest_bytes(r: Rig, got: list[RxFrame]) -> list[bytes]:
-    """Every byte of every buffer the frames used, as the guest sees its memory."""
-    return [r.ram.read(b.addr, b.size) for f in got for b in f.buffers]
+    """Every byte of every buffer (each segment of its chain) the frames used, as the guest
+    sees its memory."""
+    return [r.ram.read(a, n) for f in got for b in f.buffers for a, n in b.segments]
 
 
 @pytest.mark.parametrize("features", [DEFAULT_FEATURES, MRG], ids=["big", "mergeable"])
@@ -706,16 +734,21 @@ def test_mergeable_jumbo_9000_bytes_over_2k_buffers(mode: PlacementMode) -> None
     run(go())
 
 
-def test_mergeable_split_hole_hole_spanning_two_buffers() -> None:
-    """A 250-byte header in 256-byte buffers: the hole [12, 262) crosses into the second
-    buffer, and the host's copy follows stream positions there too."""
-    frame = bytes(
+def long_header_frame() -> bytes:
+    """IPv6 with a destination-options header: 250 bytes of headers up to L4."""
+    return bytes(
         Ether(dst="02:00:00:00:00:01")
         / IPv6(dst="fd00::1")
         / IPv6ExtHdrDestOpt(options=[PadN(optdata=b"\0" * 172)])
         / TCP()
         / Raw(bytes(range(200)))
     )
+
+
+def test_mergeable_split_hole_hole_spanning_two_buffers() -> None:
+    """A 250-byte header in 256-byte buffers: the hole [12, 262) crosses into the second
+    buffer, and the host's copy follows stream positions there too."""
+    frame = long_header_frame()
 
     async def go() -> None:
         r, got = await traffic([frame], guest_num=8, nic_entries=8, buf_size=256,
@@ -773,29 +806,35 @@ def test_mergeable_frame_needing_more_than_32_buffers_is_recycled_never_seen() -
         assert r.queue.posted_descriptors[-1] == first  # the one group went back to the NIC
         sent = [l4_frame(1000, 2)]
         got = await r.deliver(sent)
-        assert_mergeable(got, sent) and len(got[0].buffers) == 4
+        assert_mergeable(got, sent)
+        assert len(got[0].buffers) == 4
 
     run(go())
+
+
+def feed_one_completion(r: Rig, ndesc: int, **fields: int) -> None:
+    """Make the rig's NIC queue report one completion (every field 0 but ``fields``, the
+    cookie of the first posted descriptor, ``ndesc`` descriptors taken): what a NIC bug
+    would write, for the backend's protocol checks."""
+    descs = tuple(r.queue.posted_descriptors[:ndesc])
+    cpl = {f.name: 0 for f in RxCompletion.field_layouts()}
+    cpl.update(cookie=descs[0].cookie, status=CplStatus.OK, phase=1, **fields)
+
+    async def fake_poll(budget: int = 64) -> list[RxDone]:
+        return [RxDone(RxCompletion(**cpl), descs)]
+
+    r.queue.poll = fake_poll  # type: ignore[method-assign]
 
 
 def test_completion_inconsistent_with_the_guest_buffers_is_a_protocol_error() -> None:
     """The backend derives used lens from the group sizes; a completion whose groups cannot
     hold its stream (a NIC bug) is refused, not published."""
-    from sw.nic_driver import NicProtocolError, RxDone
 
     async def go() -> None:
         r = await rig(guest_num=4, nic_entries=4, buf_size=512, features=MRG)
         r.guest.fill()
         await r.backend.service()
-        descs = tuple(r.queue.posted_descriptors[:2])
-        fields = {f.name: 0 for f in RxCompletion.field_layouts()}
-        fields.update(cookie=descs[0].cookie, frame_len=1200, payload_len=1200, desc_count=2,
-                      group_count=2, status=CplStatus.OK, phase=1)  # fmt: skip
-
-        async def fake_poll(budget: int = 64) -> list[RxDone]:
-            return [RxDone(RxCompletion(**fields), descs)]
-
-        r.queue.poll = fake_poll  # type: ignore[method-assign]
+        feed_one_completion(r, 2, frame_len=1200, payload_len=1200, desc_count=2, group_count=2)
         with pytest.raises(NicProtocolError, match="stream end 1212"):
             await r.backend.process_completions()
         assert r.guest.ring.used_idx_in_ring == 0
@@ -822,5 +861,301 @@ def test_backend_refuses_a_queue_that_does_not_match_the_guest_features() -> Non
         assert vhost_queue_settings(MRG, SPLIT_HOLE, SplitLevel.L3) == dict(
             data_offset=HDR, mode=SPLIT_HOLE, split_level=SplitLevel.L3, mergeable=True
         )
+
+    run(go())
+
+
+# -- big packets: one avail chain of several buffers = one NIC group -------------------------
+
+SEG = 1024  # segment size of the chain tests
+
+
+def stream_of(frame: bytes) -> bytes:
+    """What a big-packet chain must hold: the net header (num_buffers 1), then the frame."""
+    return VirtioNetHdr(num_buffers=1).pack() + frame
+
+
+def assert_chain_bytes(r: Rig, f: RxFrame, frame: bytes) -> None:
+    """Read guest memory segment by segment, without the guest's help: each holds its slice
+    of the stream, and every byte past the stream end is still the poison."""
+    (buf,) = f.buffers
+    stream = stream_of(frame)
+    pos = 0
+    for addr, n in buf.segments:
+        want = stream[pos : pos + n]
+        got = r.ram.read(addr, n)
+        assert got == want + bytes([POISON_BYTE]) * (n - len(want)), (addr, pos)
+        pos += n
+
+
+async def chain_traffic(
+    frames: list[bytes], mode: PlacementMode, batch: int = 2, **kw: Any
+) -> tuple[Rig, list[RxFrame]]:
+    kw = dict(guest_num=32, nic_entries=32, buf_size=SEG, chain_buffers=4, reuse=False) | kw
+    return await traffic(frames, batch, mode=mode, **kw)
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_big_packet_chain_is_one_nic_group_with_eog_on_its_last_segment(
+    mode: PlacementMode,
+) -> None:
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=SEG, chain_buffers=4, mode=mode)
+        r.guest.fill()
+        await r.backend.service()
+        descs = r.queue.posted_descriptors
+        assert len(descs) == 16 and r.backend.in_flight == 4
+        assert r.backend.stats.chains_taken == 4 and r.backend.stats.descriptors_posted == 16
+        assert [bool(d.flags & DescFlags.EOG) for d in descs] == [False] * 3 + [True] * 1 + [
+            False
+        ] * 3 + [True] + [False] * 3 + [True] + [False] * 3 + [True]
+        chains = [r.guest.ring.read_chain(h) for h in range(0, 16, 4)]
+        for k, chain in enumerate(chains):
+            group = descs[4 * k : 4 * k + 4]
+            gpas = [r.ram.to_guest(d.data_addr - r.pool.iova_offset) for d in group]
+            assert gpas == [seg.addr for seg in chain.segments]  # in chain order
+            assert gpas == sorted(gpas, reverse=True)  # the guest's segments run backwards
+            assert [d.data_len for d in group] == [SEG] * 4
+            # SPLIT_HOLE: a header buffer on the group's first descriptor (the NIC uses no other)
+            assert [d.hdr_len for d in group] == [256 if mode == SPLIT_HOLE else 0, 0, 0, 0]
+        assert r.pool.stats(OWNER).in_flight == 4  # one pool buffer per chain
+        assert len(r.tracker.posted_buffers(OWNER)) == 4
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_big_packet_frames_spanning_one_two_and_all_segments_of_a_chain_byte_exact(
+    mode: PlacementMode,
+) -> None:
+    # stream ends: inside segment 1, at its last byte, one byte into segment 2, inside 2,
+    # inside 4, at the chain's last byte
+    sizes = [500, SEG - HDR, SEG - HDR + 1, 1500, 3500, 4 * SEG - HDR]
+    sent = [l4_frame(n, i, ip=6 if i % 2 else 4, tcp=i % 3 != 1) for i, n in enumerate(sizes)]
+
+    async def go() -> None:
+        r, got = await chain_traffic(sent, mode)
+        assert_frames(got, sent)  # through the guest's own used-ring walk
+        assert used_ring(r, 0, len(sent)) == [
+            (f.head, HDR + len(s)) for f, s in zip(got, sent, strict=True)
+        ]
+        for f, s in zip(got, sent, strict=True):
+            assert len(f.buffers) == 1 and len(f.buffers[0].segments) == 4
+            assert f.buffers[0].size == 4 * SEG and f.used_len == HDR + len(s)
+            assert_chain_bytes(r, f, s)
+        cpls = [p.completion for p in r.predictions]
+        assert [(c.desc_count, c.group_count) for c in cpls if c] == [(4, 1)] * len(sent)
+        st = r.backend.stats
+        assert (st.frames, st.used_entries) == (len(sent), len(sent))
+        assert st.bytes == sum(HDR + len(s) for s in sent)
+        assert r.tracker.violations == [] and r.iommu.faults == []
+        if mode == SPLIT_HOLE:  # the guest sees exactly FULL's bytes and used lengths
+            assert st.split_frames == len(sent)
+            full, got_full = await chain_traffic(sent, FULL)
+            assert got == got_full and guest_bytes(r, got) == guest_bytes(full, got_full)
+
+    run(go())
+
+
+def test_big_packet_split_hole_hole_crossing_into_the_second_segment() -> None:
+    """A 250-byte header in a chain of 256-byte segments apart in memory: the hole
+    [12, 262) crosses into the second segment, and the copy follows stream positions."""
+    frame = long_header_frame()
+
+    async def go() -> None:
+        kw: dict[str, Any] = dict(buf_size=256, buf_align=512, guest_num=8, nic_entries=8)
+        r, got = await chain_traffic([frame], SPLIT_HOLE, **kw)
+        assert_frames(got, [frame])
+        assert_chain_bytes(r, got[0], frame)
+        (a0, _), (a1, _) = got[0].buffers[0].segments[:2]
+        assert r.ram.read(a1 + 256, 256) == bytes([POISON_BYTE]) * 256  # the gap between
+        assert r.headers[0][1].hdr_len == 250 and r.backend.stats.hdr_copy_bytes == 250
+        full, got_full = await chain_traffic([frame], FULL, **kw)
+        assert guest_bytes(r, got) == guest_bytes(full, got_full)
+
+    run(go())
+
+
+def test_big_packet_frame_too_long_for_its_chain_recycles_every_segment_unseen() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=4, nic_entries=4, buf_size=256, chain_buffers=4)
+        r.guest.fill()
+        await r.backend.service()
+        group = r.queue.posted_descriptors
+        assert len(group) == 4
+        pinned = r.pool.stats(OWNER).pinned_pages
+        p = r.wire(l4_frame(4 * 256 - HDR + 1))
+        assert p.drop is DropReason.TOO_LONG_FOR_GROUP and len(p.descriptors) == 4
+        await r.backend.service()
+        assert r.guest.stats.interrupts == 0 and r.guest.ring.used_idx_in_ring == 0
+        # the whole chain went back to the NIC, still pinned, as one group
+        assert r.queue.posted_descriptors == group and r.backend.stats.recycled == 1
+        assert r.backend.stats.descriptors_posted == 8 and r.backend.stats.chains_taken == 1
+        st = r.pool.stats(OWNER)
+        assert (st.pinned_pages, st.returned, st.in_flight) == (pinned, 0, 1)
+        fits = l4_frame(4 * 256 - HDR)
+        got = await r.deliver([fits])
+        assert_frames(got, [fits])
+        assert used_ring(r, 0, 1) == [(got[0].head, 4 * 256)]
+
+    run(go())
+
+
+@pytest.mark.parametrize("cache", [None, 8], ids=["caps", "caps-say-8"])
+def test_chain_longer_than_the_nic_descriptor_cache_is_invalid(cache: int | None) -> None:
+    """The bound is CAP_QUEUES.desc_cache as the driver read it: a chain of exactly that
+    many buffers is served (a frame may fill all of them), one more is an invalid chain."""
+    limit = cache or DESC_CACHE
+
+    async def go() -> None:
+        r = await rig(guest_num=128, nic_entries=64, buf_size=256, chain_buffers=limit,
+                      desc_cache=cache, ram_size=1 << 21)  # fmt: skip
+        r.guest.fill(1)
+        await r.backend.service()
+        assert r.queue.tail == limit and not r.backend.needs_reset
+        frame = l4_frame(limit * 256 - HDR)
+        got = await r.deliver([frame])
+        assert_frames(got, [frame])
+        assert len(got[0].buffers[0].segments) == limit
+        assert r.predictions[0].completion is not None
+        assert r.predictions[0].completion.desc_count == limit
+        before = r.pool.stats(OWNER).pinned_pages  # the guest reposted its chain
+        fresh = [r.ram.alloc(256, PAGE_SIZE) for _ in range(limit + 1)]  # pages of their own
+        r.guest.ring.add_buf([], [(a, 256) for a in fresh])
+        r.backend.kick()
+        await r.backend.service()
+        assert r.backend.needs_reset
+        assert f"descriptor cache of {limit}" in (r.backend.needs_reset_reason or "")
+        assert r.queue.tail == 2 * limit  # the guest's repost only
+        assert r.pool.stats(OWNER).pinned_pages == before
+        assert not any(r.pool.is_pinned(r.ram.to_host(a)) for a in fresh)
+        assert len(r.tracker.posted_buffers(OWNER)) == 1
+
+    run(go())
+
+
+def test_big_packet_chains_pin_whole_chains_and_never_exceed_the_quota() -> None:
+    seed = random.randrange(1 << 32)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=PAGE_SIZE, buf_align=PAGE_SIZE,
+                      chain_buffers=3, quota=7, ram_size=1 << 21)  # fmt: skip
+        r.guest.fill()
+        await r.backend.service()
+        st = r.pool.stats(OWNER)
+        # two chains of three pages fit the quota of 7; the third waits in the avail ring
+        assert r.backend.in_flight == 2 and r.queue.outstanding == 6 and st.pinned_pages == 6
+        assert r.backend.avail_unconsumed == 3 and r.backend.stats.quota_refusals >= 1
+        assert r.domain.mapped_pages == 6 + 2  # the pool's pages and the NIC driver's rings
+        sent: list[bytes] = []
+        got: list[RxFrame] = []
+        for rnd in range(8):
+            batch = [l4_frame(rng.randrange(60, 3 * PAGE_SIZE - HDR + 1), rnd * 2 + k)
+                     for k in range(2)]  # fmt: skip
+            sent += batch
+            got += await r.deliver(batch)
+            assert r.pool.stats(OWNER).pinned_pages <= 7
+            assert r.domain.mapped_pages <= 6 + 2
+        assert_frames(got, sent)
+        st = r.pool.stats(OWNER)
+        assert st.peak_pinned_pages == 6 and r.nic.drops[DropReason.NO_BUFFER] == 0
+        assert r.tracker.violations == []
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_teardown_with_chains_in_flight_unpins_every_segment(mode: PlacementMode) -> None:
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=SEG, chain_buffers=(4, 2),
+                      mode=mode)  # fmt: skip
+        r.guest.fill()
+        await r.backend.service()
+        assert r.backend.in_flight == 5 and r.queue.outstanding == 16
+        sent = [l4_frame(n, i) for i, n in enumerate([3000, 1500, 100])]
+        for f in sent:
+            assert r.wire(f).delivered  # landed, not yet serviced
+        assert r.pool.pinned_pages > 0
+        await r.backend.teardown()
+        assert r.pool.pinned_pages == 0 and OWNER not in r.pool.owners
+        assert r.domain.mapped_pages == 0  # every segment, both rings, header buffers
+        assert r.tracker.posted_buffers() == []
+        assert r.guest.ring.used_idx_in_ring == 3
+        r.guest.interrupt()
+        assert_frames(r.guest.poll(), sent)
+
+    run(go())
+
+
+@pytest.mark.parametrize("mode", [FULL, SPLIT_HOLE], ids=["full", "split_hole"])
+def test_mergeable_chains_of_two_segments_get_one_used_entry_per_chain(
+    mode: PlacementMode,
+) -> None:
+    async def go() -> None:
+        r = await rig(guest_num=16, nic_entries=16, buf_size=256, buf_align=512,
+                      chain_buffers=2, features=MRG, mode=mode)  # fmt: skip
+        r.guest.fill()
+        await r.backend.service()
+        frame = l4_frame(1300, 1, ip=6, tcp=True)  # stream end 1312 = 512 + 512 + 288
+        p = r.wire(frame)
+        assert p.completion is not None
+        assert (p.completion.group_count, p.completion.desc_count) == (3, 6)
+        await r.backend.service()
+        assert [n for _, n in used_ring(r, 0, 3)] == [512, 512, 288]
+        r.guest.interrupt()
+        (f,) = r.guest.poll()
+        assert f.data == frame and f.hdr.num_buffers == 3
+        assert [len(b.segments) for b in f.buffers] == [2, 2, 2]
+        assert [(b.head, b.used_len) for b in f.buffers] == used_ring(r, 0, 3)
+        st = r.backend.stats
+        assert (st.frames, st.used_entries, st.bytes) == (1, 3, HDR + 1300)
+        assert r.tracker.violations == []
+
+    run(go())
+
+
+@pytest.mark.parametrize("features", [DEFAULT_FEATURES, MRG], ids=["big", "mergeable"])
+def test_chains_of_mixed_lengths_and_sizes_split_hole_matches_full(features: int) -> None:
+    seed = random.randrange(1 << 32)
+    print(f"seed={seed}")
+    rng = random.Random(seed)
+    sent = [l4_frame(rng.randrange(60, 6000), i, ip=rng.choice([4, 6]), tcp=rng.random() < 0.5)
+            for i in range(40)]  # fmt: skip
+
+    async def go() -> None:
+        kw: dict[str, Any] = dict(guest_num=64, nic_entries=64, buf_size=[512, 1024, 384, 2048],
+                                  chain_buffers=(1, 3, 2, 4), ram_size=1 << 21,
+                                  features=features)  # fmt: skip
+        r, got = await traffic(sent, 1, mode=SPLIT_HOLE, **kw)
+        fits = [f for f, p in zip(sent, r.predictions, strict=True) if p.delivered]
+        too_long = len(sent) - len(fits)
+        assert [f.data for f in got] == fits
+        assert r.nic.drops[DropReason.TOO_LONG_FOR_GROUP] == too_long
+        assert r.backend.stats.recycled == too_long
+        if features == MRG:
+            assert too_long == 0
+            assert_mergeable(got, sent)
+        else:
+            assert too_long > 0
+            assert_frames(got, fits)
+        assert any(len(b.segments) > 1 for f in got for b in f.buffers)
+        full, got_full = await traffic(sent, 1, mode=FULL, **kw)
+        assert got == got_full and guest_bytes(r, got) == guest_bytes(full, got_full)
+        assert r.tracker.violations == [] and full.tracker.violations == []
+
+    run(go())
+
+
+def test_completion_ending_inside_a_chain_is_a_protocol_error() -> None:
+    async def go() -> None:
+        r = await rig(guest_num=8, nic_entries=8, buf_size=256, chain_buffers=4)
+        r.guest.fill()
+        await r.backend.service()
+        feed_one_completion(r, 2, frame_len=300, payload_len=300, desc_count=2, group_count=1)
+        with pytest.raises(NicProtocolError, match="2 of the 4 descriptors"):
+            await r.backend.process_completions()
+        assert r.guest.ring.used_idx_in_ring == 0
 
     run(go())

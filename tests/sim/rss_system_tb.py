@@ -34,7 +34,7 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 
 from model.records import RssType
-from model.rss import MS_VERIFICATION_KEY, Flow, RssConfig
+from model.rss import MS_VERIFICATION_KEY, Flow, RssConfig, spread_indirection
 from model.steer import EMPTY, Entry, steer_frame
 from sw.nic_driver import NicDriver, RxDone
 from tb.common import deadline, seeded_rng
@@ -163,13 +163,6 @@ def ipv4_60(rng: random.Random, dst_kind: str) -> Sent:
     return Sent(frame, flow, f"{dst_kind} 60 B {'tcp' if tcp else 'udp'}")
 
 
-def spread_table(rng: random.Random) -> list[int]:
-    """128 entries over queues 0..QUEUES-1, each queue 32 times, shuffled."""
-    table = [i % QUEUES for i in range(128)]
-    rng.shuffle(table)
-    return table
-
-
 def expected_queue(s: Sent, rss: RssConfig) -> int:
     """The queue from the generator's tuple: indirection[hash % 128] (model/rss.py), or the
     steering entry's for the matched MAC. Also checks the reference parser reports the
@@ -263,10 +256,10 @@ async def promiscuous_frames_land_on_the_queue_rss_picks(dut: object) -> None:
     rng = seeded_rng("rss_system")
     h, drv = await setup(dut, read_latency_ns=500.0, max_payload=256)
     owners = await open_queues(h, drv, 128)
-    table = spread_table(rng)
+    table = spread_indirection(rng, QUEUES)
     kinds = ["broadcast", "multicast", "promisc", "promisc", "match"]
     for udp_4tuple in (False, True):
-        rss = RssConfig(MS_VERIFICATION_KEY, udp_4tuple, tuple(table))
+        rss = RssConfig(MS_VERIFICATION_KEY, udp_4tuple, table)
         await drv.set_rss(MS_VERIFICATION_KEY, table, udp_4tuple=udp_4tuple)
         await h.barrier()
         sent = [rss_frame(rng, rng.choice(kinds)) for _ in range(240)]
@@ -309,8 +302,8 @@ async def rss_keeps_64_byte_line_rate_over_four_queues(dut: object) -> None:
     rng = seeded_rng("rss_system")
     h, drv = await setup(dut, read_latency_ns=1000.0, max_payload=256)
     owners = await open_queues(h, drv, 256)
-    table = spread_table(rng)
-    rss = RssConfig(MS_VERIFICATION_KEY, True, tuple(table))
+    table = spread_indirection(rng, QUEUES)
+    rss = RssConfig(MS_VERIFICATION_KEY, True, table)
     await drv.set_rss(MS_VERIFICATION_KEY, table, udp_4tuple=True)
     await h.barrier()
     n = 400

@@ -8,8 +8,9 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import Timer
 from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
-from scapy.packet import Raw
+from scapy.packet import Packet, Raw
 
 from model.hostmem import POISON_BYTE
 from model.records import CplFlags, CsumStatus, DropReason, L3Type, RxCompletion
@@ -18,7 +19,7 @@ from sw.guest_virtio import RxFrame
 from sw.vhost import DEFAULT_FEATURES
 from tb.common import seeded_rng
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.system import HDR, SystemRig
+from tb.system import HDR, SystemRig, XskSpec
 from tb.traffic import GUEST_MAC, PEER_MAC, scapy_frame
 
 
@@ -210,3 +211,63 @@ async def steering_table_filters_unmatched_unicast(dut: object) -> None:
     for reason in (DropReason.FILTERED, DropReason.QUEUE_DISABLED):
         assert c.drops[reason] == sum(why == reason for _, why in cases), (reason, c.drops)
     assert c.rx_frames + c.total_drops == len(cases)
+
+
+@cocotb.test()
+async def xsk_app_reads_split_frames_with_the_headers_in_front_of_the_payload(dut: object) -> None:
+    """A user-space ring owner on its own SPLIT queue (DATA_OFFSET 256, 256-byte kernel header
+    buffers): a UDP/IPv4 and a TCP/IPv6 frame arrive split, the payload at 256 in the chunk and
+    the headers (42 and 74 bytes, from scapy's layer lengths) copied right in front of it, so
+    the completion-ring entry says offset 256 - headers; a non-IP frame is placed whole at 256
+    (HDR_OVERFLOW); a split frame whose payload fills the chunk to its last byte still fits,
+    and a non-IP frame one byte too long for it is too_long_for_group and never reaches the
+    app. Every other byte of each (fresh) chunk is still poison; the header buffers are host
+    memory outside the app's; after teardown nothing of the app is pinned or posted."""
+    spec = XskSpec(chunks=16, nic_entries=8, ring_size=16)
+    rig = await SystemRig(dut, guests=[], xsks=[spec]).start()
+    x = rig.xsks[spec.name]
+    rng = seeded_rng("xsk_app_reads_split_frames_with_the_headers_in_front_of_the_payload")
+    eth = Ether(dst=spec.mac, src=PEER_MAC)
+    room = spec.chunk_size - spec.data_offset  # payload bytes a chunk holds
+
+    def body(hdr: Packet, n: int) -> bytes:
+        return bytes(hdr / Raw(rng.randbytes(n)))
+
+    udp4 = eth / IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=7, dport=9)
+    tcp6 = eth / IPv6(src="fd00::2", dst="fd00::1") / TCP(sport=7, dport=80)
+    raw = Ether(dst=spec.mac, src=PEER_MAC, type=0x88B5)
+    cases = [  # (frame, expected header bytes copied (0: placed whole), reaches the app)
+        (body(udp4, 300), 42, True),
+        (body(tcp6, 1000), 74, True),
+        (body(raw, 500), 0, True),
+        (body(udp4, room), 42, True),  # payload exactly fills the chunk
+        (body(raw, room - 14 + 1), 0, False),  # whole at 256: one byte too long
+    ]
+    assert len(bytes(udp4)) == 42 and len(bytes(tcp6)) == 74
+    for f, _, _ in cases:
+        await rig.send(f)
+    await rig.receive_all()
+    await rig.settle()
+    assert await rig.finish() == []
+    want = [(f, h) for f, h, ok in cases if ok]
+    assert [f.data for f in x.received] == [f for f, _ in want]
+    for got, (f, h) in zip(x.received, want, strict=True):
+        assert got.offset == spec.data_offset - h, (got, h)
+        split = bool(got.flags & CplFlags.SPLIT)
+        assert split == (h > 0) and bool(got.flags & CplFlags.HDR_OVERFLOW) == (h == 0)
+        before = x.app.umem.read(got.addr, got.offset)
+        end = got.addr + got.offset + len(f)
+        after = x.app.umem.read(end, got.addr + spec.chunk_size - end)
+        assert before + after == bytes([POISON_BYTE]) * (len(before) + len(after))
+    assert x.rx.stats.recycled == 1 and x.rx.stats.frames == len(want)
+    c = await rig.drv.counters()
+    assert c.drops[DropReason.TOO_LONG_FOR_GROUP] == 1 and c.rx_frames == len(want)
+    hb = x.rx.hdr_bufs
+    assert hb is not None
+    app_lo, app_hi = x.app.space.host_base, x.app.space.host_base + x.app.space.size
+    assert hb.base + hb.region_bytes <= app_lo or app_hi <= hb.base
+    await x.rx.teardown()
+    assert rig.pool.pinned_pages == 0 and x.rx.in_flight == 0
+    assert rig.tracker.posted_buffers(spec.name) == []
+    assert rig.tracker.posted_buffers(x.rx.hdr_owner) == []
+    assert rig.tracker.violations == [] and rig.h.host.faults == []
