@@ -28,6 +28,8 @@ from model.records import (
     SplitLevel,
 )
 from sw.nic_driver import RxQueue
+from sw.vhost import DEFAULT_MIN_BUFFER as VHOST_MIN_BUFFER
+from sw.xsk_owner import DEFAULT_MIN_BUFFER as XSK_MIN_BUFFER
 from tb.common import deadline, seeded_rng
 from tb.coredma import (
     CLK_NS,
@@ -46,8 +48,12 @@ from tb.coredma import (
     stocked_owner,
     until,
     wait_done,
+    wire_clk,
 )
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+
+#: The smallest buffer the host's guest and user-space owners accept.
+MIN_BUFFER = min(VHOST_MIN_BUFFER, XSK_MIN_BUFFER)
 
 
 @cocotb.test()
@@ -221,6 +227,109 @@ async def one_descriptor_at_a_time_owner_does_not_slow_the_others(dut: object) -
     assert cs.packets + cs.drops == n // 2 and cs.packets > 0, cs
     assert total.drops[DropReason.NO_BUFFER] == cs.drops == total.total_drops, total
     assert stalls == 0 and drain_ns <= 1000, (stalls, drain_ns)
+
+
+@cocotb.test()
+async def minimum_size_buffer_owner_does_not_slow_the_others(dut: object) -> None:
+    """Three queues share a saturated wire (frames of 60..9000 B at 10 GbE line rate, 1 us
+    reads); queue 0's owner posts only the smallest buffers the host's guest and user-space
+    owners accept (sw.vhost / sw.xsk_owner DEFAULT_MIN_BUFFER) as mergeable groups, so its
+    frames take 1 to 32 descriptors each: queues 1 (2 KiB buffers) and 2 (4 KiB, mergeable)
+    receive every frame with zero drops, every byte and completion as the model says, and
+    no back-pressure; queue 0's frames are delivered intact or dropped no_buffer, and frames
+    on the wire = delivered + drops."""
+    rng = seeded_rng("rx_dma")
+    h, drv = await setup(dut, read_latency_ns=1000.0, max_payload=256)
+    await drv.set_promisc(False)
+    assert drv.caps is not None
+    small = MIN_BUFFER
+    offset = 12
+    most = drv.caps.desc_cache * small - offset  # the longest frame one cache-full holds
+    tiny = await stocked_owner(
+        h, drv, 0, "02:00:00:00:09:00", 256, 0xB8, every=3, slot=0,
+        buffer=small, mergeable=True, data_offset=offset,
+    )  # fmt: skip
+    # (at line rate the cache is refilled 8 descriptors at a time and topped up only after
+    # ~1 us of quiet, so a frame of the longest size behind smaller ones may drop no_buffer;
+    # frame_using_the_whole_cache_fits_after_a_quiet_microsecond shows the top-up)
+    tiny.sizes = (*(s for s in (60, 300, 1514, 4000) if s < most), most)
+    tiny.one_at_a_time = True  # its frames may drop: match them in order
+    std = await stocked_owner(h, drv, 1, "02:00:00:00:09:01", 128, 0xB9, every=3, slot=1)
+    std.sizes = (60, 576, 1514)
+    jumbo = await stocked_owner(
+        h, drv, 2, "02:00:00:00:09:02", 128, 0xBA, every=3, slot=2, buffer=4096, mergeable=True
+    )
+    jumbo.sizes = (60, 1514, 9000)
+    owners = [tiny, std, jumbo]
+    n = 180
+    stalls, drain_ns = await line_rate_run(dut, h, owners, n, rng)
+    wire = sum(wire_clk(len(f)) for o in owners for f in o.frames)
+    counts = [await o.q.counters() for o in owners]
+    total = await drv.counters()
+    descs = [sum(len(r.descs) for r in o.got) for o in owners]
+    for o, c, d in zip(owners, counts, descs, strict=True):
+        dut._log.info(  # type: ignore[attr-defined]
+            "queue %d (%d B buffers): %d frames sent, %d delivered, %d dropped, %.1f "
+            "descriptors per delivered frame",
+            o.q.index, o.pool[0].data_len, len(o.frames), c.packets, c.drops,
+            d / max(len(o.got), 1),
+        )  # fmt: skip
+    dropped = [*tiny.skipped, *range(tiny.matched, len(tiny.frames))]
+    for size in tiny.sizes:
+        dut._log.info(  # type: ignore[attr-defined]
+            "queue 0, %d B frames (%d descriptors each): %d sent, %d dropped",
+            size, -(-(size + offset) // small), sum(len(f) == size for f in tiny.frames),
+            sum(len(tiny.frames[k]) == size for k in dropped),
+        )  # fmt: skip
+    dut._log.info(  # type: ignore[attr-defined]
+        "%d frames in %.0f user clocks of wire (%.1f per frame), input stalls %d, last "
+        "completion %.0f ns after the last frame, drops %s",
+        n, wire, wire / n, stalls, drain_ns, {r.name: v for r, v in total.drops.items() if v},
+    )  # fmt: skip
+    for o, c in zip(owners[1:], counts[1:], strict=True):
+        assert (c.packets, c.drops, len(o.got)) == (len(o.frames), 0, len(o.frames)), c
+        assert o.matched == len(o.frames), (o.q.index, o.matched)
+    ct = counts[0]
+    assert ct.packets == len(tiny.got) > 0 and ct.packets + ct.drops == len(tiny.frames), ct
+    assert len(dropped) == ct.drops, (dropped, ct)
+    assert max(len(r.descs) for r in tiny.got) >= 16, "no long frame reached the small buffers"
+    assert total.drops[DropReason.NO_BUFFER] == ct.drops == total.total_drops, total
+    assert total.rx_frames + total.total_drops == n, total
+    assert stalls == 0, f"the engine pushed back for {stalls} clocks"
+    assert h.host.faults == []
+
+
+@cocotb.test()
+async def frame_using_the_whole_cache_fits_after_a_quiet_microsecond(dut: object) -> None:
+    """A queue of minimum-size mergeable buffers, fully stocked: 1 to 3 small frames leave
+    the cache 1 to 3 descriptors short of its 32 (reads are of 8); after 1.5 us of quiet (the
+    ~1 us top-up plus the read latency) a frame needing every cached descriptor is delivered
+    whole, every time."""
+    rng = seeded_rng("rx_dma")
+    h, drv = await setup(dut, read_latency_ns=500.0)
+    src = frame_source(dut)
+    depth = drv._caps().desc_cache
+    offset = 12
+    q = await drv.open_queue(0, desc_entries=256, data_offset=offset, mergeable=True)
+    pool = make_pool(h, 255, 0x70, buffer=MIN_BUFFER)
+    await post_fetched(h, q, pool)
+    big = depth * MIN_BUFFER - offset  # exactly the whole cache
+    for k in range(6):
+        for _ in range(1 + k % 3):
+            await send(src, make_frame(rng, 60, v4udp=True))
+            done = await wait_done(q, f"round {k}: small frame", timeout_ns=20_000)
+            await q.post(done.descs)
+        await Timer(1500, "ns")
+        frame = make_frame(rng, big, v4udp=True)
+        await send(src, frame)
+        done = await wait_done(q, f"round {k}: {big}-byte frame", timeout_ns=20_000)
+        assert done.cpl.status == CplStatus.OK and done.cpl.desc_count == depth, done.cpl
+        got = b"".join(h.mem.read(d.data_addr, d.data_len) for d in done.descs)
+        assert got[offset : offset + big] == frame, f"round {k}: bytes differ"
+        await post_fetched(h, q, done.descs)  # the cache refills before the next round
+    c = await q.counters()
+    dut._log.info("queue counters %s", c)  # type: ignore[attr-defined]
+    assert (c.packets, c.drops) == (12 + 6, 0), c
 
 
 @cocotb.test()
@@ -425,6 +534,100 @@ async def withheld_read_times_out_and_its_tag_waits_for_it(dut: object) -> None:
     assert st.error_code == QueueError.DESC_READ, st
     later = [tag for t, tag, _, _ in h.host.read_log if t > t_held]
     assert len(later) >= 14 and tag_held not in later, (tag_held, later)
+    assert h.host.faults == []
+
+
+async def _reset_without_waiting(q: RxQueue) -> list[RxDescriptor]:
+    """``RxQueue.reset`` by a driver that does not wait for STATUS.quiescent (one that gave
+    up waiting): disable, then CTRL.reset at once, with reads of the queue still in flight."""
+
+    async def disable_only(max_reads: int = 0) -> None:
+        await q.disable()
+
+    q.quiesce = disable_only  # type: ignore[method-assign]
+    try:
+        return await q.reset(enable=True)
+    finally:
+        del q.quiesce
+
+
+@cocotb.test()
+async def queue_reset_with_a_read_outstanding_does_not_reuse_its_tag(dut: object) -> None:
+    """Queue 0's first descriptor read is answered 10 us late (memory read on time, the
+    completion held back), queue 0 is reset while it is outstanding (STATUS.quiescent is 0)
+    and re-opened with other descriptors in the same ring slots, while queue 1 receives
+    64-byte frames at line rate: no read issued before the late answer uses its tag, the tag
+    serves again after it; the late answer's (old) descriptors are never used: after the
+    reset queue 0 receives every frame into its new descriptors, exactly as the model says,
+    and nothing is ever written to the old buffers; queue 1 receives every frame."""
+    rng = seeded_rng("rx_dma")
+    latency_ns, hold_ns = 1000.0, 10_000.0
+    h, drv = await setup(dut, read_latency_ns=latency_ns, max_payload=256)
+    await drv.set_promisc(False)
+    b = await stocked_owner(h, drv, 1, "02:00:00:00:0a:01", 128, 0xF1)
+    a = await stocked_owner(h, drv, 0, "02:00:00:00:0a:00", 64, 0xF0, post=0)
+    old, new = a.pool[:8], a.pool[8:]  # old: posted before the reset, one read of 8
+    ring = (a.q.desc_base, a.q.desc_base + a.q.desc_entries * 32)
+    answer_at: list[float] = []  # when the held read's completions leave the host
+
+    def read_delay(addr: int, n: int) -> float:
+        if ring[0] <= addr < ring[1] and not answer_at:
+            answer_at.append(get_sim_time("ns") + hold_ns)
+            return hold_ns
+        return 0.0
+
+    h.host.read_delay = read_delay
+    t_reset: list[float] = []
+
+    async def hold_and_reset() -> None:
+        await Timer(2000, "ns")
+        await a.q.post(old)
+        await deadline(until(lambda: answer_at), 10_000, "queue 0's descriptor read")
+        await a.q.disable()
+        st = await a.q.status()
+        assert not st.quiescent and not st.error, f"queue 0 with its read held: {st}"
+        t_reset.append(get_sim_time("ns"))
+        lost = await _reset_without_waiting(a.q)
+        assert lost == old, lost
+        await a.q.post(new)
+
+    # phase 1: queue 1 alone on the wire while queue 0's read is held and queue 0 is reset
+    job = cocotb.start_soon(hold_and_reset())
+    n1 = 300
+    stalls1, _ = await line_rate_run(dut, h, [b], n1, rng)
+    await job
+    t2 = get_sim_time("ns")
+    held = [(t, tag) for t, tag, addr, _ in h.host.read_log if ring[0] <= addr < ring[1]]
+    t_held, tag_held = held[0]
+    t_answer = answer_at[0]
+    assert [t for t, _ in held if t < t_reset[0]] == [t_held], held
+    assert t_held + latency_ns <= t_reset[0] < t_answer < t2, (t_held, t_reset, t_answer, t2)
+    # phase 2: both queues share the wire
+    a.every, a.slot, b.every, b.slot = 2, 0, 2, 1
+    n2 = 400
+    stalls2, drain_ns = await line_rate_run(dut, h, [a, b], n2, rng)
+    ca, cb = await a.q.counters(), await b.q.counters()
+    total = await drv.counters()
+    during = [tag for t, tag, _, _ in h.host.read_log if t_held < t < t_answer]
+    reuse = [t for t, tag, _, _ in h.host.read_log if t > t_held and tag == tag_held]
+    old_spans = [(d.data_addr, d.data_len) for d in old] + [(d.hdr_addr, d.hdr_len) for d in old]
+    stray = [w for w in h.host.writes if any(x <= w.addr < x + n for x, n in old_spans)]
+    dut._log.info(  # type: ignore[attr-defined]
+        "tag %d held from %.0f to %.0f ns, queue 0 reset at %.0f ns; %d reads meanwhile with "
+        "tags %s; tag %d next used at %.0f ns; queue 0 %s, queue 1 %s, drops %d, input "
+        "stalls %d/%d, drain %.0f ns",
+        tag_held, t_held, t_answer, t_reset[0], len(during), sorted(set(during)), tag_held,
+        reuse[0] if reuse else -1, ca, cb, total.total_drops, stalls1, stalls2, drain_ns,
+    )  # fmt: skip
+    assert len(during) >= 8 and tag_held not in during, (tag_held, during)
+    assert reuse and reuse[0] >= t_answer, (t_answer, reuse[:3])
+    assert (ca.packets, ca.drops, len(a.got)) == (n2 // 2, 0, n2 // 2), ca
+    assert a.got[0].cpl.cookie == new[0].cookie, a.got[0].cpl
+    assert not {r.cpl.cookie for r in a.got} & {d.cookie for d in old}
+    assert stray == [], stray[:3]
+    assert (cb.packets, cb.drops, len(b.got)) == (n1 + n2 // 2, 0, n1 + n2 // 2), cb
+    assert a.matched == len(a.frames) and b.matched == len(b.frames)
+    assert total.total_drops == 0 and stalls1 == stalls2 == 0, (total, stalls1, stalls2)
     assert h.host.faults == []
 
 
