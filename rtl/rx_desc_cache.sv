@@ -8,9 +8,9 @@
 // As soon as the host posts descriptors (DESC_TAIL moves), reads of up to BURST descriptors
 // are issued, round robin over queues, each into cache slots reserved at issue. A read never
 // crosses the ring's end, a 4 KiB page or Max Read Request Size. A read cut short only by
-// cache room waits for room, so reads stay large, but not for longer than TOPUP clocks: a
-// queue whose cache lacks fewer than BURST descriptors fills it then, so that a frame may use
-// all DEPTH descriptors once the queue has been quiet that long. Completions may arrive split (at RCB
+// cache room waits for room, so reads stay large, but once the queue has taken nothing from
+// its cache for TOPUP clocks the read goes out anyway: a quiet queue whose cache lacks fewer
+// than BURST descriptors fills it, so that a frame may use all DEPTH descriptors. Completions may arrive split (at RCB
 // or MPS) and out of order across tags: each 256-bit completion beat is one 32-byte
 // descriptor, placed by the completion's byte count (bytes of the request still to come). The placement engine reads the cache
 // at an offset from the queue's head and pops the descriptors a frame used.
@@ -30,7 +30,7 @@ module rx_desc_cache #(
     parameter int BURST = 8,
     // Outstanding read tags
     parameter int TAGS = 16,
-    // Clocks a read cut short by cache room waits for more room before it is issued anyway
+    // Clocks without a pop after which a read cut short by cache room is issued anyway
     parameter int TOPUP = 256,
     // Request/completion stream width in bits (one descriptor per beat)
     parameter int AXIS_W = 256
@@ -270,8 +270,10 @@ module rx_desc_cache #(
         end else begin
             tick_q <= tick_q + 8'd1;
             for (int q = 0; q < NQ; q++) begin
+                // counts only while nothing is taken from the cache: a busy queue keeps
+                // its reads large, a quiet one is topped up
                 if (!room_cut[q] || q_reset[q] || !q_fetch_en[q]
-                    || (issue && pick_q == QW'(q))) begin
+                    || (issue && pick_q == QW'(q)) || (pop && pop_q == QW'(q))) begin
                     topup_q[q] <= '0;
                 end else if (32'(topup_q[q]) != TOPUP) begin
                     topup_q[q] <= topup_q[q] + 1'b1;
