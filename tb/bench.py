@@ -970,7 +970,9 @@ def shortfalls(rep: dict[str, Any]) -> list[str]:
         which = ", ".join(f"{r['mode']} MPS {r['mps']}" for r in rows)
         out.append(
             f"64 B line rate over {nq} queue{'s' if nq > 1 else ''}: {span('')} non-data RQ "
-            f"requests per frame (target <= {TARGET_NON_DATA_PER_FRAME}) in {which}: "
+            f"requests per frame (target <= {TARGET_NON_DATA_PER_FRAME}"
+            + (", set for one queue: shown for comparison" if nq > 1 else "")
+            + f") in {which}: "
             f"completion writes {span('rq_cpl_write')}, MSI-X {span('rq_msix')}, descriptor "
             f"reads {span('rq_desc_read')} per frame. Where: {cause}."
         )
