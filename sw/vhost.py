@@ -223,6 +223,15 @@ class HeaderBuffers:
             self.tracker.post_buffer(self.owner, slot, [(self.addr(slot), self.size)])
         return slot
 
+    @staticmethod
+    def take_for(bufs: HeaderBuffers | None) -> tuple[int | None, int, int]:
+        """For one NIC descriptor: (slot, its IOVA, its size) of a free slot of ``bufs``, or
+        (None, 0, 0) -- no header buffer -- without any."""
+        if bufs is None:
+            return None, 0, 0
+        slot = bufs.take()
+        return slot, bufs.addr(slot), bufs.size
+
     def give_back(self, slot: int) -> None:
         if self.tracker is not None:
             self.tracker.return_buffer(self.owner, slot)
@@ -429,10 +438,7 @@ class VhostNetRx:
             except PoolError as e:
                 self._violation(f"chain at head {chain.head}: {e}", taken)
                 return 0, _Stop.VIOLATION
-            hdr_slot, hdr_addr, hdr_len = None, 0, 0
-            if self.hdr_bufs is not None:
-                hdr_slot = self.hdr_bufs.take()
-                hdr_addr, hdr_len = self.hdr_bufs.addr(hdr_slot), self.hdr_bufs.size
+            hdr_slot, hdr_addr, hdr_len = HeaderBuffers.take_for(self.hdr_bufs)
             group = []
             for k, seg in enumerate(buf.segments):
                 last = k == len(buf.segments) - 1

@@ -570,10 +570,7 @@ class XskRx:
             consumed += 1
             cookie = (self._seq << COOKIE_OFFSET_BITS) | entry.addr
             self._seq = (self._seq + 1) & COOKIE_SEQ_MASK
-            hdr_slot, hdr_addr, hdr_len = None, 0, 0
-            if self.hdr_bufs is not None:
-                hdr_slot = self.hdr_bufs.take()
-                hdr_addr, hdr_len = self.hdr_bufs.addr(hdr_slot), self.hdr_bufs.size
+            hdr_slot, hdr_addr, hdr_len = HeaderBuffers.take_for(self.hdr_bufs)
             desc = RxDescriptor(
                 data_addr=buf.segments[0].iova,
                 hdr_addr=hdr_addr,

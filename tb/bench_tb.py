@@ -667,26 +667,17 @@ async def pinned_points(dut: Any, point: int) -> None:
                 sample()
                 await Timer(int(task["sample_ns"]), "ns")
 
-        async def serve() -> None:
-            while True:
-                await rig.irq.wait()
-                rig.irq.clear()
-                await rig.service()
-
         sampling = cocotb.start_soon(sampler())
-        server = cocotb.start_soon(serve())
+        server = cocotb.start_soon(rig.serve())
         cut = len(frames) * 2 // 3 if doomed else len(frames)
         for f in frames[:cut]:
             await rig.send(f)
         if doomed:
             await rig.wire.wait()
-            async with rig.lock:  # not while the host is serving it
-                for n in doomed:
-                    refusals[n] = rig.pool.stats(n).refusals
-                    await rig.guests[n].backend.teardown()
-                    received[n] = len(rig.guests[n].received)
-                    del rig.guests[n]
-                    teardown_ns[n] = get_sim_time("ns") - sim0
+            for n in doomed:
+                g, before = await rig.retire_guest(n)
+                refusals[n], received[n] = before.refusals, len(g.received)
+                teardown_ns[n] = get_sim_time("ns") - sim0
             for f in frames[cut:]:
                 await rig.send(f)
         await rig.wire.wait()

@@ -85,11 +85,12 @@ class Scoreboard:
         self,
         read: Callable[[int, int], bytes],
         now: Callable[[], float],
-        route: Callable[[bytes], tuple[str | None, DropReason | None]],
+        route: Callable[[bytes, Meta], tuple[str | None, DropReason | None]],
     ) -> None:
         self.read = read  # (bus address, bytes) -> what host memory holds there
         self.now = now
-        self.route = route  # frame -> (owner, None) or (None, drop reason)
+        # (frame, its reference parse) -> (owner, None) or (None, drop reason)
+        self.route = route
         self.rss: RssConfig = RSS_RESET  # the NIC's RSS settings, as the host programmed them
         self.owners: dict[str, OwnerBook] = {}
         self.by_queue: dict[int, OwnerBook] = {}
@@ -123,13 +124,13 @@ class Scoreboard:
         reason = bad
         owner = None
         if reason is None:
-            owner, reason = self.route(frame)
+            meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
+            owner, reason = self.route(frame, meta)
         if owner is None:
             assert reason is not None
             self.expected_drops[reason] = self.expected_drops.get(reason, 0) + 1
             self.drop_log.append((no, frame, reason.name.lower()))
             return no
-        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
         self.owners[owner].pending.append(Expected(no, frame, meta, self.now()))
         return no
 

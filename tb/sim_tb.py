@@ -162,7 +162,7 @@ async def hostile_run(
     guest is torn down two thirds in. Returns the figures of the DoS table."""
     sent: dict[str, int] = {}
     owner_of = {g.spec.mac: g.spec.name for g in rig.guests.values()} | {HOST_MAC: DRIVER}
-    server = cocotb.start_soon(serve(rig))
+    server = cocotb.start_soon(rig.serve())
     bad = rig.guests["hostile"]
     torn: dict[str, object] = {}
     n_writes = len(rig.h.host.writes)
@@ -173,12 +173,9 @@ async def hostile_run(
         await rig.send(scapy_frame(rng, rng.randint(60, max_size), i, dst=dst))
         if i == 2 * frames // 3:
             await rig.wire.wait()
-            stats = rig.pool.stats("hostile")
+            _, stats = await rig.retire_guest("hostile")
             torn = {"pinned_before_teardown": stats.pinned_pages,
                     "peak_pinned": stats.peak_pinned_pages, "refusals": stats.refusals}  # fmt: skip
-            async with rig.lock:  # not while the host is serving it
-                await bad.backend.teardown()
-                del rig.guests["hostile"]
             torn["pinned_after_teardown"] = sum(
                 rig.pool.is_pinned(a) for a in range(spans[0][0], spans[0][1], 4096)
             )
@@ -199,13 +196,6 @@ async def hostile_run(
         "iommu_faults": len(rig.h.iommu.faults),
         "tracker_violations": len(rig.tracker.violations),
     }
-
-
-async def serve(rig: SystemRig) -> None:
-    while True:
-        await rig.irq.wait()
-        rig.irq.clear()
-        await rig.service()
 
 
 @cocotb.test()

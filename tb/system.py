@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from cocotbext.eth import XgmiiFrame
 from model import steer as steer_model
 from model.hostmem import GuestRam
 from model.iommu import Perm
+from model.parse_meta import Meta
 from model.records import (
     CplFlags,
     CplStatus,
@@ -43,12 +45,11 @@ from model.tracker import DmaWriteTracker
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxDone, RxQueue
-from sw.page_pool import PagePool
+from sw.page_pool import OwnerStats, PagePool
 from sw.vhost import DEFAULT_FEATURES, DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
 from sw.xsk_owner import DEFAULT_CHUNK_SIZE, XskApp, XskFrame, XskRx, register_umem
 from tb.common import deadline
 from tb.coredma import cfg_of
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 from tb.pcie import MSI_BASE, PcieHarness
 from tb.scoreboard import Scoreboard
 from tb.traffic import GUEST_MAC
@@ -372,10 +373,10 @@ class SystemRig:
         await self.drv.set_rss(cfg.key, cfg.indirection, udp_4tuple=cfg.udp_4tuple)
         self.sb.rss = cfg
 
-    def _route(self, frame: bytes) -> tuple[str | None, DropReason | None]:
+    def _route(self, frame: bytes, meta: Meta) -> tuple[str | None, DropReason | None]:
         """The owner the steering model names (with the frame's queue under RSS from
-        model.rss's Toeplitz hash of the reference parser's tuple), or the drop reason."""
-        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
+        model.rss's Toeplitz hash of ``meta``'s tuple: the reference parse), or the drop
+        reason."""
         v = steer_model.steer_frame(self.steer_table, frame, meta, self.promisc, self.sb.rss)
         if v.drop:
             return None, DropReason(v.reason)
@@ -499,17 +500,33 @@ class SystemRig:
         """Frames the NIC placed for an owner (a stalled owner never takes them)."""
         return sum(b.placed for b in self.sb.owners.values())
 
+    async def serve(self, more: Callable[[], object] = lambda: True) -> None:
+        """Serve the host at each interrupt while ``more()`` is true (default: for ever, until the
+        caller cancels it)."""
+        while more():
+            await self.irq.wait()
+            self.irq.clear()  # before serving: an interrupt during it sets it again
+            await self.service()
+
+    async def retire_guest(self, name: str) -> tuple[Guest, OwnerStats]:
+        """Tear the guest down mid-traffic (its vhost backend stops, quiesces, unpins and
+        leaves the page constructor; not while the host is serving it) and stop serving it;
+        returns it and its page-constructor counters as they were just before."""
+        async with self.lock:
+            g = self.guests[name]
+            stats = self.pool.stats(name)
+            await g.backend.teardown()
+            del self.guests[name]
+        return g, stats
+
     async def receive(self, n: int, timeout_ns: float = 200_000) -> list[RxFrame]:
         """Serve the host at each interrupt until the first guest has ``n`` more frames."""
         want = len(self.received) + n
 
-        async def loop() -> None:
-            while len(self.received) < want:
-                await self.irq.wait()
-                self.irq.clear()  # before serving: an interrupt during it sets it again
-                await self.service()
+        def more() -> bool:
+            return len(self.received) < want
 
-        await deadline(loop(), timeout_ns, f"{n} frames in the guest's used ring")
+        await deadline(self.serve(more), timeout_ns, f"{n} frames in the guest's used ring")
         return self.received[want - n : want]
 
     async def receive_all(self, timeout_ns: float = 1_000_000) -> None:
@@ -521,13 +538,7 @@ class SystemRig:
                 len(b.pending) + len(b.completed) for b in self.sb.owners.values() if not b.may_drop
             )
 
-        async def loop() -> None:
-            while outstanding():
-                await self.irq.wait()
-                self.irq.clear()
-                await self.service()
-
-        await deadline(loop(), timeout_ns, "every routed frame at its owner")
+        await deadline(self.serve(outstanding), timeout_ns, "every routed frame at its owner")
 
     async def settle(self, ns: float = 2000) -> None:
         """Wait for the wire to drain and the NIC to finish, then serve the host once."""

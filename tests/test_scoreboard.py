@@ -11,6 +11,7 @@ import random
 import pytest
 
 from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.parse_meta import Meta
 from model.records import DescFlags, DropReason, PlacementMode, RxDescriptor
 from sw.nic_driver import RxDone
 from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
@@ -36,7 +37,7 @@ class Memory:
 def rig(route_to: str | None = "g0") -> tuple[Scoreboard, Memory]:
     mem = Memory()
 
-    def route(frame: bytes) -> tuple[str | None, DropReason | None]:
+    def route(frame: bytes, meta: Meta) -> tuple[str | None, DropReason | None]:
         return (route_to, None) if route_to else (None, DropReason.FILTERED)
 
     sb = Scoreboard(mem.read, lambda: 1234.0, route)
