@@ -557,6 +557,8 @@ async def system_points(dut: Any, point: int) -> None:
     await h.barrier()
     await Timer(3000, "ns")
     o.frames = [make_frame(rng, size - FCS, dst=qmac(0), v4udp=True) for _ in range(n)]
+    for k in range(n):  # the expected parse goes with the stimulus, outside the timed window
+        o.meta(k)
     c0 = await q.counters()
     w0 = len(h.host.writes)
     order: list[int] = []

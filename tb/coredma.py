@@ -21,6 +21,7 @@ from scapy.layers.l2 import Ether
 
 from model.hostmem import POISON_BYTE
 from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.parse_meta import Meta
 from model.records import DescFlags, RxDescriptor
 from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import NicDriver, RxDone, RxQueue
@@ -222,6 +223,15 @@ class Owner:
     got: list[RxDone] = field(default_factory=list)
     matched: int = 0  # frames consumed by matching (a dropped frame is skipped)
     skipped: list[int] = field(default_factory=list)  # indices of the frames skipped
+    metas: dict[int, Meta] = field(default_factory=dict)  # reference parses, by frame
+
+    def meta(self, k: int) -> Meta:
+        """The reference parse of frame k (computed once; a bench computes all of them with
+        the stimulus, before its timed window)."""
+        m = self.metas.get(k)
+        if m is None:
+            m = self.metas[k] = reference(self.frames[k], MAX_HDR_BYTES, MAX_EXT_HDRS)
+        return m
 
 
 def make_pool(h: PcieHarness, n: int, tag: int, buffer: int = 2048) -> list[RxDescriptor]:
@@ -275,9 +285,8 @@ def check_delivery(
     (``exact``), or for one of its next frames (an owner whose frames may drop), on a NIC
     with RSS settings ``rss`` (default: as out of reset)."""
     while o.matched < len(o.frames):
-        frame = o.frames[o.matched]
+        frame, meta = o.frames[o.matched], o.meta(o.matched)
         o.matched += 1
-        meta = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
         st = QueueState(desc_tail=len(r.descs))
         want = predict_frame(cfg_of(o.q), st, r.descs, frame, meta, rss)
         # (a frame the completion's descriptors cannot hold is not the one it is for)
