@@ -242,10 +242,18 @@ def run(
 ) -> Path:
     """Run cocotb ``test_module`` against build ``b``; fail unless at least one test ran
     and none failed. Returns the results file."""
-    from cocotb_tools.runner import get_results, get_runner
+    from cocotb_tools.runner import Verilator, get_results
+
+    class _Runner(Verilator):
+        # cocotb 2.1's runner copies os.environ over extra_env, so SPLITRX_SEED=N in the
+        # caller's environment would replace the seed a run is given (tb.sim --seed, a pinned
+        # scenario seed): the run's own variables go back on top
+        def _set_env_common(self) -> None:
+            super()._set_env_common()
+            self.env.update(env)
 
     ensure_toolchain()
-    runner = get_runner("verilator")
+    runner = _Runner()
     env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.update(extra_env or {})
     label = testcase if isinstance(testcase, str) else "all"
