@@ -223,14 +223,16 @@ class Owner:
     got: list[RxDone] = field(default_factory=list)
     matched: int = 0  # frames consumed by matching (a dropped frame is skipped)
     skipped: list[int] = field(default_factory=list)  # indices of the frames skipped
-    metas: dict[int, Meta] = field(default_factory=dict)  # reference parses, by frame
+    metas: dict[bytes, Meta] = field(default_factory=dict)  # reference parses, by content
 
     def meta(self, k: int) -> Meta:
-        """The reference parse of frame k (computed once; a bench computes all of them with
-        the stimulus, before its timed window)."""
-        m = self.metas.get(k)
+        """The reference parse of frame k, computed once per frame content (a test may
+        replace ``frames``); a bench computes them with the stimulus, outside its timed
+        window."""
+        frame = self.frames[k]
+        m = self.metas.get(frame)
         if m is None:
-            m = self.metas[k] = reference(self.frames[k], MAX_HDR_BYTES, MAX_EXT_HDRS)
+            m = self.metas[frame] = reference(frame, MAX_HDR_BYTES, MAX_EXT_HDRS)
         return m
 
 
