@@ -29,7 +29,8 @@ from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core import RootComplex
 from cocotbext.pcie.core.tlp import Tlp, TlpType
 from cocotbext.pcie.core.utils import PcieId
-from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
+from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice, usp_model
+from cocotbext.pcie.xilinx.us.interface import RqSink, UsPcieFrame
 
 from model import regmap
 from model.hostmem import HostMemory
@@ -255,6 +256,90 @@ def int_sampler(bus: Any) -> Callable[..., None]:
     return sample
 
 
+class FusedRqSink(RqSink):
+    """The model's RQ sink with its two per-beat coroutines made one.
+
+    The stock sink (cocotbext-pcie 0.2.16, ``interface.py``) samples a beat in
+    ``_run_sink`` at the clock edge, hands it to ``_run`` through an Event (a second
+    coroutine wake per beat), and writes ``tready`` on every clock it is awake. Here, for
+    one segment (any width up to 256 bits), the beat is turned into frame dwords where it
+    is sampled, and ``tready`` is written only when it changes. Same frames, same clock
+    edges, same ``tready``: the stock tvalid monitor still wakes the sink, and pause and
+    the queue limits are honoured as before. Two segments (512 bits) use the stock code.
+    """
+
+    def _init(self) -> None:
+        super()._init()
+        self._fused = self.seg_count == 1
+        self._cur: UsPcieFrame | None = None
+        self._tuser_62 = len(self.bus.tuser) == 62
+
+    async def _run(self) -> None:
+        if not self._fused:
+            await super()._run()
+
+    async def _run_sink(self) -> None:
+        if not self._fused:
+            return await super()._run_sink()
+        bus = self.bus
+        edge = RisingEdge(self.clock)
+        wake = self.wake_event.wait()
+        ready_q: bool | None = None  # the tready last written
+        while True:
+            pause_sample = bool(self.pause)
+            await edge
+            try:
+                tvalid = int(bus.tvalid.value)
+            except ValueError:
+                tvalid = 0
+            if self.reset is not None:
+                try:
+                    in_reset = int(self.reset.value)
+                except ValueError:
+                    in_reset = 0
+                if in_reset:
+                    if ready_q is not False:
+                        bus.tready.value = 0
+                        ready_q = False
+                    continue
+            if tvalid and ready_q:
+                self._take()
+            ready = not (self.full() or pause_sample)
+            if ready is not ready_q:
+                bus.tready.value = ready
+                ready_q = ready
+            if (not tvalid or not ready) and pause_sample == bool(self.pause):
+                self.wake_event.clear()
+                await wake
+
+    def _take(self) -> None:
+        """One accepted beat, as the stock ``RqSink._run`` does for one segment."""
+        bus = self.bus
+        tdata, tkeep, tuser = int(bus.tdata.value), int(bus.tkeep.value), int(bus.tuser.value)
+        frame = self._cur
+        self.active = True
+        if frame is None:
+            frame = UsPcieFrame()
+            frame.first_be = tuser & 0xF
+            frame.last_be = (tuser >> 4) & 0xF
+            frame.seq_num = (tuser >> 24) & 0xF
+            if self._tuser_62:
+                frame.seq_num |= ((tuser >> 60) & 0x3) << 4
+        if tuser & (1 << self.discontinue_offset):
+            frame.discontinue = True
+        par = tuser >> self.parity_offset
+        for k in range(self.byte_lanes):
+            if tkeep >> k & 1:
+                frame.data.append((tdata >> k * 32) & 0xFFFFFFFF)
+                frame.parity.append((par >> k * 4) & 0xF)
+        if int(bus.tlast.value):
+            self.log.info("RX RQ frame: %r", frame)
+            self._sink_frame(frame)
+            self.active = False
+            frame = None
+        self._cur = frame
+
+
 class QuietUltraScalePlusPcieDevice(UltraScalePlusPcieDevice):
     """The UltraScale+ hard-IP model without the per-clock polling that does no work here.
 
@@ -279,7 +364,8 @@ class QuietUltraScalePlusPcieDevice(UltraScalePlusPcieDevice):
     nothing; the CQ loop wakes only when a request is queued, forwards it at the next edge and
     counts the credits of the clocks it slept through. Where a signal these loops would
     otherwise read or drive is connected, the stock loop runs instead, so the model behaves
-    as before in every configuration. The RQ and CC sinks sample plain ints (``int_sampler``).
+    as before in every configuration. The RQ sink is a ``FusedRqSink``; the CC sink samples
+    plain ints (``int_sampler``).
     """
 
     # status outputs other than cfg_max_payload/_read_req: any connected -> stock loop
@@ -298,7 +384,11 @@ class QuietUltraScalePlusPcieDevice(UltraScalePlusPcieDevice):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._cfg_written: list[Event] = []  # one per loop that follows configuration writes
-        super().__init__(*args, **kwargs)  # forks the loops (they first run after this)
+        stock, usp_model.RqSink = usp_model.RqSink, FusedRqSink  # the model's constructor
+        try:  # makes its RQ sink from the name in its module
+            super().__init__(*args, **kwargs)  # forks the loops (they first run after this)
+        finally:
+            usp_model.RqSink = stock
         for f in self.functions:
             self._watch_config_writes(f)
         for sink in (self.rq_sink, self.cc_sink):
