@@ -77,6 +77,82 @@ module splitrx_core #(
 
     import splitrx_csr_pkg::*;
 
+    // ---------------------------------------------------------------- hard-IP boundary
+    // A register slice (axis_reg) on each of RQ, RC, CQ and CC and a register on each
+    // configuration input: no core logic is combinational in a hard-IP signal, so the paths
+    // to and from the hard IP stay within one register stage. Each slice costs one clock of
+    // latency. (In Verilator this also keeps the core's logic out of the evaluation it repeats
+    // at every change of a top-level input, a clock edge included.)
+    localparam int KEEP_W = AXIS_PCIE_W / 32;
+
+    logic [AXIS_PCIE_W-1:0] rq_tdata, rc_tdata, cq_tdata, cc_tdata;
+    logic [KEEP_W-1:0]      rq_tkeep, rc_tkeep, cq_tkeep, cc_tkeep;
+    logic                   rq_tvalid, rq_tready, rq_tlast, rc_tvalid, rc_tready, rc_tlast;
+    logic                   cq_tvalid, cq_tready, cq_tlast, cc_tvalid, cc_tready, cc_tlast;
+    logic [RQ_USER_W-1:0]   rq_tuser;
+    logic [RC_USER_W-1:0]   rc_tuser;
+    logic [CQ_USER_W-1:0]   cq_tuser;
+    logic [CC_USER_W-1:0]   cc_tuser;
+
+    axis_reg #(
+        .DATA_W(RQ_USER_W + 1 + KEEP_W + AXIS_PCIE_W)
+    ) rq_reg_inst (
+        .clk, .rst,
+        .s_data({rq_tuser, rq_tlast, rq_tkeep, rq_tdata}),
+        .s_valid(rq_tvalid),
+        .s_ready(rq_tready),
+        .m_data({m_axis_rq_tuser, m_axis_rq_tlast, m_axis_rq_tkeep, m_axis_rq_tdata}),
+        .m_valid(m_axis_rq_tvalid),
+        .m_ready(m_axis_rq_tready)
+    );
+
+    axis_reg #(
+        .DATA_W(RC_USER_W + 1 + KEEP_W + AXIS_PCIE_W)
+    ) rc_reg_inst (
+        .clk, .rst,
+        .s_data({s_axis_rc_tuser, s_axis_rc_tlast, s_axis_rc_tkeep, s_axis_rc_tdata}),
+        .s_valid(s_axis_rc_tvalid),
+        .s_ready(s_axis_rc_tready),
+        .m_data({rc_tuser, rc_tlast, rc_tkeep, rc_tdata}),
+        .m_valid(rc_tvalid),
+        .m_ready(rc_tready)
+    );
+
+    axis_reg #(
+        .DATA_W(CQ_USER_W + 1 + KEEP_W + AXIS_PCIE_W)
+    ) cq_reg_inst (
+        .clk, .rst,
+        .s_data({s_axis_cq_tuser, s_axis_cq_tlast, s_axis_cq_tkeep, s_axis_cq_tdata}),
+        .s_valid(s_axis_cq_tvalid),
+        .s_ready(s_axis_cq_tready),
+        .m_data({cq_tuser, cq_tlast, cq_tkeep, cq_tdata}),
+        .m_valid(cq_tvalid),
+        .m_ready(cq_tready)
+    );
+
+    axis_reg #(
+        .DATA_W(CC_USER_W + 1 + KEEP_W + AXIS_PCIE_W)
+    ) cc_reg_inst (
+        .clk, .rst,
+        .s_data({cc_tuser, cc_tlast, cc_tkeep, cc_tdata}),
+        .s_valid(cc_tvalid),
+        .s_ready(cc_tready),
+        .m_data({m_axis_cc_tuser, m_axis_cc_tlast, m_axis_cc_tkeep, m_axis_cc_tdata}),
+        .m_valid(m_axis_cc_tvalid),
+        .m_ready(m_axis_cc_tready)
+    );
+
+    // configuration status: quasi-static, registered (no reset: the hard IP always drives it)
+    logic [2:0] max_payload_q, max_read_req_q;
+    logic       msix_enable_q, msix_fn_mask_q;
+
+    always_ff @(posedge clk) begin
+        max_payload_q  <= cfg_max_payload;
+        max_read_req_q <= cfg_max_read_req;
+        msix_enable_q  <= cfg_interrupt_msix_enable[0];
+        msix_fn_mask_q <= cfg_interrupt_msix_mask[0];
+    end
+
     // ---------------------------------------------------------------- BAR0 completer
     logic                   reg_req, reg_is_wr, reg_ack, reg_err;
     logic [BAR0_ADDR_W-1:0] reg_addr;
@@ -91,10 +167,10 @@ module splitrx_core #(
         .BAR_ADDR_W(BAR0_ADDR_W)
     ) cq_cc_inst (
         .clk, .rst,
-        .s_axis_cq_tdata, .s_axis_cq_tkeep, .s_axis_cq_tvalid, .s_axis_cq_tready,
-        .s_axis_cq_tlast, .s_axis_cq_tuser,
-        .m_axis_cc_tdata, .m_axis_cc_tkeep, .m_axis_cc_tvalid, .m_axis_cc_tready,
-        .m_axis_cc_tlast, .m_axis_cc_tuser,
+        .s_axis_cq_tdata(cq_tdata), .s_axis_cq_tkeep(cq_tkeep), .s_axis_cq_tvalid(cq_tvalid),
+        .s_axis_cq_tready(cq_tready), .s_axis_cq_tlast(cq_tlast), .s_axis_cq_tuser(cq_tuser),
+        .m_axis_cc_tdata(cc_tdata), .m_axis_cc_tkeep(cc_tkeep), .m_axis_cc_tvalid(cc_tvalid),
+        .m_axis_cc_tready(cc_tready), .m_axis_cc_tlast(cc_tlast), .m_axis_cc_tuser(cc_tuser),
         .reg_req, .reg_is_wr, .reg_addr, .reg_wr_data, .reg_wr_be,
         .reg_ack, .reg_err, .reg_rd_data,
         .bad_access
@@ -478,8 +554,8 @@ module splitrx_core #(
         .q_desc_base, .q_desc_size_log2, .q_desc_tail, .q_data_offset,
         .q_cpl_base, .q_cpl_size_log2, .q_cpl_head,
         .q_irq_enable, .q_irq_vector, .q_mod_pkts, .q_mod_cycles,
-        .cfg_max_payload,
-        .cfg_max_read_req,
+        .cfg_max_payload(max_payload_q),
+        .cfg_max_read_req(max_read_req_q),
         .cfg_desc_wait(hwif_out.DMA_DESC_WAIT.cycles.value),
         .cfg_cpl_flush(hwif_out.DMA_CPL_FLUSH.cycles.value),
         .cfg_rd_timeout(hwif_out.DMA_RD_TIMEOUT.cycles_x256.value),
@@ -578,15 +654,24 @@ module splitrx_core #(
         end
     end
 
+    // The register block sees the system reset one clock late: hwif_in is one always_comb, and
+    // `rst` in it would make all of it (and its fan-in) combinational in a top-level input.
+    // No register access can reach the block in the clock after `rst` falls.
+    logic rst_q;
+
+    always_ff @(posedge clk) begin
+        rst_q <= rst;
+    end
+
     always_comb begin
         hwif_in = '{default: '0};
-        hwif_in.core_rst                          = rst || core_reset;
+        hwif_in.core_rst                          = rst_q || core_reset;
         hwif_in.DEV_STATUS.reset_busy.next        = !ind_clr_q[7];
         hwif_in.DEV_STATUS.core_resets.next       = core_resets_q;
         hwif_in.ERR_STATUS.mmio_bad_access.hwset  = bad_access;
         hwif_in.ERR_STATUS.dma_test_bad_req.hwset = dma_test_bad_req;
-        hwif_in.PCIE_CFG.max_payload.next         = cfg_max_payload;
-        hwif_in.PCIE_CFG.max_read_req.next        = cfg_max_read_req;
+        hwif_in.PCIE_CFG.max_payload.next         = max_payload_q;
+        hwif_in.PCIE_CFG.max_read_req.next        = max_read_req_q;
         hwif_in.DMA_TEST_STATUS.busy.next         = dma_test_busy;
         hwif_in.DMA_TEST_STATUS.done_count.next   = dma_test_done_count;
         for (int r = 0; r < NUM_REASONS; r++) begin
@@ -640,8 +725,8 @@ module splitrx_core #(
         .reg_ack(msix_ack),
         .reg_err(msix_err),
         .reg_rd_data(msix_rd_data),
-        .msix_enable(cfg_interrupt_msix_enable[0]),
-        .msix_fn_mask(cfg_interrupt_msix_mask[0]),
+        .msix_enable(msix_enable_q),
+        .msix_fn_mask(msix_fn_mask_q),
         .irq_valid, .irq_ready, .irq_vector,
         .irq_drop_count(msix_drop_count),
         .msg_count(msix_msg_count),
@@ -727,8 +812,8 @@ module splitrx_core #(
         .s_axis_req_tready(req_tready),
         .s_axis_req_tlast(req_tlast),
         .s_axis_req_tuser(req_tuser),
-        .m_axis_rq_tdata, .m_axis_rq_tkeep, .m_axis_rq_tvalid, .m_axis_rq_tready,
-        .m_axis_rq_tlast, .m_axis_rq_tuser
+        .m_axis_rq_tdata(rq_tdata), .m_axis_rq_tkeep(rq_tkeep), .m_axis_rq_tvalid(rq_tvalid),
+        .m_axis_rq_tready(rq_tready), .m_axis_rq_tlast(rq_tlast), .m_axis_rq_tuser(rq_tuser)
     );
 
     // ---------------------------------------------------------------- completions (RC)
@@ -737,8 +822,8 @@ module splitrx_core #(
         .RC_USER_W(RC_USER_W)
     ) rc_inst (
         .clk, .rst,
-        .s_axis_rc_tdata, .s_axis_rc_tkeep, .s_axis_rc_tvalid, .s_axis_rc_tready,
-        .s_axis_rc_tlast, .s_axis_rc_tuser,
+        .s_axis_rc_tdata(rc_tdata), .s_axis_rc_tkeep(rc_tkeep), .s_axis_rc_tvalid(rc_tvalid),
+        .s_axis_rc_tready(rc_tready), .s_axis_rc_tlast(rc_tlast), .s_axis_rc_tuser(rc_tuser),
         .m_axis_cpl_tdata(cpl_tdata),
         .m_axis_cpl_tkeep(cpl_tkeep),
         .m_axis_cpl_tvalid(cpl_tvalid),

@@ -48,6 +48,7 @@ RTL_PACKAGES = (
 # Modules under each top, leaves first.
 _CORE = (
     "generated/splitrx_csr",
+    "axis_reg",
     "pcie_us_cq_cc",
     "pcie_us_rq",
     "pcie_us_rc",
