@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from cocotb.triggers import Event, FallingEdge, RisingEdge, Timer
 from cocotb.utils import get_sim_steps, get_sim_time
 from cocotbext.axi import AxiStreamBus
 from cocotbext.pcie.core import RootComplex
+from cocotbext.pcie.core import port as cocotb_pcie_port
 from cocotbext.pcie.core.tlp import Tlp, TlpType
 from cocotbext.pcie.core.utils import PcieId
 from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice, usp_model
@@ -340,6 +342,49 @@ class FusedRqSink(RqSink):
         self._cur = frame
 
 
+class _AlsoSets(Event):
+    """An Event whose ``set`` also sets another Event."""
+
+    def __init__(self, also: Event) -> None:
+        super().__init__()
+        self._also = also
+
+    def set(self, data: object | None = None) -> None:
+        super().set()
+        self._also.set()
+
+
+# tx_queue_sync trigger of a linked port -> its (send_ack, send_fc) triggers
+_LINKED_PORTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+_STOCK_FIRST = cocotb_pcie_port.First
+
+
+def _port_first(*triggers: Any) -> Any:
+    """``First`` as the link ports' transmit loop sees it (cocotbext-pcie 0.2.16,
+    ``port.py``): that loop sleeps on ``First(tx_queue_sync.wait(), send_ack.wait(),
+    send_fc.wait())``, and cocotb 2.x runs a First as one waiter task per trigger -- three
+    tasks made, one woken and two cancelled on every sleep. For a port made by
+    ``link_port_events`` a set of any of the three sets ``tx_queue_sync``, so waiting on it
+    alone wakes the loop on the same events; any other call is the stock First."""
+    if len(triggers) == 3 and _LINKED_PORTS.get(triggers[0]) == (triggers[1], triggers[2]):
+        return triggers[0]
+    return _STOCK_FIRST(*triggers)
+
+
+cocotb_pcie_port.First = _port_first
+
+
+def link_port_events(port: Any) -> None:
+    """Make ``port``'s ACK and flow-control requests also set its ``tx_queue_sync`` (see
+    ``_port_first``). Call right after the port is made, before its transmit loop first
+    runs."""
+    if port.send_ack.is_set() or port.send_fc.is_set():
+        raise RuntimeError("link_port_events: the port has already requested a DLLP")
+    port.send_ack = _AlsoSets(port.tx_queue_sync)
+    port.send_fc = _AlsoSets(port.tx_queue_sync)
+    _LINKED_PORTS[port.tx_queue_sync.wait()] = (port.send_ack.wait(), port.send_fc.wait())
+
+
 class QuietUltraScalePlusPcieDevice(UltraScalePlusPcieDevice):
     """The UltraScale+ hard-IP model without the per-clock polling that does no work here.
 
@@ -566,7 +611,10 @@ class PcieHarness:
         # the root complex programs each function's MPS to at most its own
         self.rc.max_payload_size = (max_payload // 128).bit_length() - 1
         self.dev.functions[0].configure_bar(0, regmap.BAR0_SIZE)
-        self.rc.make_port().connect(self.dev)
+        root_port = self.rc.make_port()  # the bridge, with its link port
+        root_port.connect(self.dev)
+        for port in (root_port.downstream_port, self.dev.upstream_port):
+            link_port_events(port)
         self.mem = HostMemory()
         self.iommu = Iommu()
         self.host = HostPort(self.rc, self.mem, self.iommu, read_latency_ns=read_latency_ns)
