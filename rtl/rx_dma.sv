@@ -8,11 +8,13 @@
 // for each frame's queue (rx_place), coalesced completions and moderated interrupts
 // (rx_cpl_wr), and each queue's error state and configuration checks.
 //
-// Requests: frame data and completion records share one arbiter, and a record is offered
-// only after its frame's last data beat has left, so it always follows the data on the
-// ordered request stream; descriptor reads join in a second arbiter. An interrupt is raised
-// only after the records it announces have left, and the MSI-X block's message goes out
-// behind them (splitrx_core).
+// Requests: frame data and completion records share one arbiter (m_axis_wr), and a record
+// is offered only after its frame's last data beat has left, so it always follows the data
+// on the ordered write stream. Descriptor reads are a stream of their own (m_axis_rd):
+// splitrx_core buffers the writes (req_sf_fifo) and lets reads pass them. An interrupt is
+// raised only after the records it announces have left, and the MSI-X block's message
+// joins the write stream behind them (splitrx_core). A queue is quiescent only once no
+// write is buffered downstream (wr_pending low).
 //
 // Queue errors (model/records.py QueueError): DESC_READ / DESC_TIMEOUT from the cache,
 // CPL_FULL / BAD_GROUP from placement, BAD_CONFIG when a queue is enabled with bad rings,
@@ -42,13 +44,23 @@ module rx_dma #(
     input  wire [splitrx_meta_pkg::META_TUPLE_W-1:0] s_meta_tuple,
     input  wire [splitrx_meta_pkg::META_CSUM_W-1:0]  s_meta_csum,
 
-    // Requests to the PCIe adapter
-    output logic [AXIS_W-1:0]    m_axis_req_tdata,
-    output logic [AXIS_W/32-1:0] m_axis_req_tkeep,
-    output logic                 m_axis_req_tvalid,
-    input  wire                  m_axis_req_tready,
-    output logic                 m_axis_req_tlast,
-    output logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] m_axis_req_tuser,
+    // Write requests (frame data, completion records), in order
+    output logic [AXIS_W-1:0]    m_axis_wr_tdata,
+    output logic [AXIS_W/32-1:0] m_axis_wr_tkeep,
+    output logic                 m_axis_wr_tvalid,
+    input  wire                  m_axis_wr_tready,
+    output logic                 m_axis_wr_tlast,
+    output logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] m_axis_wr_tuser,
+    // Writes taken from m_axis_wr that have not yet left for the PCIe adapter
+    input  wire                  wr_pending,
+
+    // Read requests (descriptor fetches)
+    output logic [AXIS_W-1:0]    m_axis_rd_tdata,
+    output logic [AXIS_W/32-1:0] m_axis_rd_tkeep,
+    output logic                 m_axis_rd_tvalid,
+    input  wire                  m_axis_rd_tready,
+    output logic                 m_axis_rd_tlast,
+    output logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] m_axis_rd_tuser,
 
     // Completions from the PCIe adapter
     input  wire [AXIS_W-1:0]     s_axis_cpl_tdata,
@@ -214,11 +226,6 @@ module rx_dma #(
     logic           rd_valid, pop;
     logic [NQ-1:0]  reads_pending;
 
-    logic [AXIS_W-1:0]    fetch_tdata;
-    logic [AXIS_W/32-1:0] fetch_tkeep;
-    logic                 fetch_tvalid, fetch_tready, fetch_tlast;
-    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] fetch_tuser;
-
     rx_desc_cache #(
         .NQ(NQ),
         .DEPTH(DESC_CACHE),
@@ -239,12 +246,12 @@ module rx_dma #(
         .q_reads_pending(reads_pending),
         .q_err_read(err_rd),
         .q_err_timeout(err_to),
-        .m_axis_req_tdata(fetch_tdata),
-        .m_axis_req_tkeep(fetch_tkeep),
-        .m_axis_req_tvalid(fetch_tvalid),
-        .m_axis_req_tready(fetch_tready),
-        .m_axis_req_tlast(fetch_tlast),
-        .m_axis_req_tuser(fetch_tuser),
+        .m_axis_req_tdata(m_axis_rd_tdata),
+        .m_axis_req_tkeep(m_axis_rd_tkeep),
+        .m_axis_req_tvalid(m_axis_rd_tvalid),
+        .m_axis_req_tready(m_axis_rd_tready),
+        .m_axis_req_tlast(m_axis_rd_tlast),
+        .m_axis_req_tuser(m_axis_rd_tuser),
         .s_axis_cpl_tdata,
         .s_axis_cpl_tkeep,
         .s_axis_cpl_tvalid,
@@ -363,16 +370,11 @@ module rx_dma #(
     always_comb begin
         for (int q = 0; q < NQ; q++) begin
             q_quiescent[q] = !q_enable[q] && !(pl_busy && pl_busy_q == QW'(q)) && !cpl_busy[q]
-                          && !reads_pending[q];
+                          && !reads_pending[q] && !wr_pending;
         end
     end
 
-    // ---------------------------------------------------------------- request arbitration
-    logic [AXIS_W-1:0]    dc_tdata;
-    logic [AXIS_W/32-1:0] dc_tkeep;
-    logic                 dc_tvalid, dc_tready, dc_tlast;
-    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] dc_tuser;
-
+    // ---------------------------------------------------------------- write arbitration
     req_mux #(
         .AXIS_W(AXIS_W)
     ) data_cpl_mux_inst (
@@ -389,36 +391,12 @@ module rx_dma #(
         .s1_axis_tready(cw_tready),
         .s1_axis_tlast(cw_tlast),
         .s1_axis_tuser(cw_tuser),
-        .m_axis_tdata(dc_tdata),
-        .m_axis_tkeep(dc_tkeep),
-        .m_axis_tvalid(dc_tvalid),
-        .m_axis_tready(dc_tready),
-        .m_axis_tlast(dc_tlast),
-        .m_axis_tuser(dc_tuser)
-    );
-
-    req_mux #(
-        .AXIS_W(AXIS_W)
-    ) fetch_mux_inst (
-        .clk, .rst,
-        .s0_axis_tdata(dc_tdata),
-        .s0_axis_tkeep(dc_tkeep),
-        .s0_axis_tvalid(dc_tvalid),
-        .s0_axis_tready(dc_tready),
-        .s0_axis_tlast(dc_tlast),
-        .s0_axis_tuser(dc_tuser),
-        .s1_axis_tdata(fetch_tdata),
-        .s1_axis_tkeep(fetch_tkeep),
-        .s1_axis_tvalid(fetch_tvalid),
-        .s1_axis_tready(fetch_tready),
-        .s1_axis_tlast(fetch_tlast),
-        .s1_axis_tuser(fetch_tuser),
-        .m_axis_tdata(m_axis_req_tdata),
-        .m_axis_tkeep(m_axis_req_tkeep),
-        .m_axis_tvalid(m_axis_req_tvalid),
-        .m_axis_tready(m_axis_req_tready),
-        .m_axis_tlast(m_axis_req_tlast),
-        .m_axis_tuser(m_axis_req_tuser)
+        .m_axis_tdata(m_axis_wr_tdata),
+        .m_axis_tkeep(m_axis_wr_tkeep),
+        .m_axis_tvalid(m_axis_wr_tvalid),
+        .m_axis_tready(m_axis_wr_tready),
+        .m_axis_tlast(m_axis_wr_tlast),
+        .m_axis_tuser(m_axis_wr_tuser)
     );
 
 endmodule

@@ -471,10 +471,12 @@ module splitrx_core #(
     localparam int DESC_CACHE = 32;  // model/regmap.py CAP_QUEUES.desc_cache
     localparam int QW = $clog2(NQ);
 
-    logic [AXIS_PCIE_W-1:0]    dma_req_tdata;
-    logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep;
+    logic [AXIS_PCIE_W-1:0]    dma_req_tdata, dma_rd_tdata;
+    logic [AXIS_PCIE_W/32-1:0] dma_req_tkeep, dma_rd_tkeep;
     logic                      dma_req_tvalid, dma_req_tready, dma_req_tlast;
-    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] dma_req_tuser;
+    logic                      dma_rd_tvalid, dma_rd_tready, dma_rd_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] dma_req_tuser, dma_rd_tuser;
+    logic                      wr_sf_busy;
 
     logic [AXIS_PCIE_W-1:0]    cpl_tdata;
     logic [AXIS_PCIE_W/32-1:0] cpl_tkeep;
@@ -537,12 +539,19 @@ module splitrx_core #(
         .s_meta_hdr(meta_hdr),
         .s_meta_tuple(meta_tuple),
         .s_meta_csum(meta_csum),
-        .m_axis_req_tdata(dma_req_tdata),
-        .m_axis_req_tkeep(dma_req_tkeep),
-        .m_axis_req_tvalid(dma_req_tvalid),
-        .m_axis_req_tready(dma_req_tready),
-        .m_axis_req_tlast(dma_req_tlast),
-        .m_axis_req_tuser(dma_req_tuser),
+        .m_axis_wr_tdata(dma_req_tdata),
+        .m_axis_wr_tkeep(dma_req_tkeep),
+        .m_axis_wr_tvalid(dma_req_tvalid),
+        .m_axis_wr_tready(dma_req_tready),
+        .m_axis_wr_tlast(dma_req_tlast),
+        .m_axis_wr_tuser(dma_req_tuser),
+        .wr_pending(wr_sf_busy),
+        .m_axis_rd_tdata(dma_rd_tdata),
+        .m_axis_rd_tkeep(dma_rd_tkeep),
+        .m_axis_rd_tvalid(dma_rd_tvalid),
+        .m_axis_rd_tready(dma_rd_tready),
+        .m_axis_rd_tlast(dma_rd_tlast),
+        .m_axis_rd_tuser(dma_rd_tuser),
         .s_axis_cpl_tdata(cpl_tdata),
         .s_axis_cpl_tkeep(cpl_tkeep),
         .s_axis_cpl_tvalid(cpl_tvalid),
@@ -740,8 +749,11 @@ module splitrx_core #(
     );
 
     // ---------------------------------------------------------------- request arbitration
-    // DMA and MSI-X share one arbiter with no buffering, so an interrupt raised after a
-    // completion was accepted leaves after it; the self-test joins in a second arbiter.
+    // DMA writes and MSI-X share one arbiter with no buffering, so an interrupt raised after a
+    // completion was accepted follows it into the store-and-forward FIFO, which keeps their
+    // order and sends each request back to back. Descriptor reads join behind the FIFO (a
+    // read never waits for buffered writes: none of them depends on the device's own
+    // writes), the self-test in a last arbiter.
     logic [AXIS_PCIE_W-1:0]    dq_req_tdata;
     logic [AXIS_PCIE_W/32-1:0] dq_req_tkeep;
     logic                      dq_req_tvalid, dq_req_tready, dq_req_tlast;
@@ -771,6 +783,59 @@ module splitrx_core #(
         .m_axis_tuser(dq_req_tuser)
     );
 
+    logic [AXIS_PCIE_W-1:0]    wq_req_tdata, rw_req_tdata;
+    logic [AXIS_PCIE_W/32-1:0] wq_req_tkeep, rw_req_tkeep;
+    logic                      wq_req_tvalid, wq_req_tready, wq_req_tlast;
+    logic                      rw_req_tvalid, rw_req_tready, rw_req_tlast;
+    logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] wq_req_tuser, rw_req_tuser;
+
+    // 16 beats: a whole TLP of up to 512 bytes goes out back to back. Deeper would let
+    // placement run further ahead of a stalled RQ, using cached descriptors that cannot be
+    // refilled until RQ moves again (descriptor reads leave by RQ too).
+    req_sf_fifo #(
+        .AXIS_W(AXIS_PCIE_W),
+        .DEPTH(16)
+    ) wr_sf_inst (
+        .clk, .rst,
+        .s_axis_tdata(dq_req_tdata),
+        .s_axis_tkeep(dq_req_tkeep),
+        .s_axis_tvalid(dq_req_tvalid),
+        .s_axis_tready(dq_req_tready),
+        .s_axis_tlast(dq_req_tlast),
+        .s_axis_tuser(dq_req_tuser),
+        .m_axis_tdata(wq_req_tdata),
+        .m_axis_tkeep(wq_req_tkeep),
+        .m_axis_tvalid(wq_req_tvalid),
+        .m_axis_tready(wq_req_tready),
+        .m_axis_tlast(wq_req_tlast),
+        .m_axis_tuser(wq_req_tuser),
+        .busy(wr_sf_busy)
+    );
+
+    req_mux #(
+        .AXIS_W(AXIS_PCIE_W)
+    ) fetch_mux_inst (
+        .clk, .rst,
+        .s0_axis_tdata(wq_req_tdata),
+        .s0_axis_tkeep(wq_req_tkeep),
+        .s0_axis_tvalid(wq_req_tvalid),
+        .s0_axis_tready(wq_req_tready),
+        .s0_axis_tlast(wq_req_tlast),
+        .s0_axis_tuser(wq_req_tuser),
+        .s1_axis_tdata(dma_rd_tdata),
+        .s1_axis_tkeep(dma_rd_tkeep),
+        .s1_axis_tvalid(dma_rd_tvalid),
+        .s1_axis_tready(dma_rd_tready),
+        .s1_axis_tlast(dma_rd_tlast),
+        .s1_axis_tuser(dma_rd_tuser),
+        .m_axis_tdata(rw_req_tdata),
+        .m_axis_tkeep(rw_req_tkeep),
+        .m_axis_tvalid(rw_req_tvalid),
+        .m_axis_tready(rw_req_tready),
+        .m_axis_tlast(rw_req_tlast),
+        .m_axis_tuser(rw_req_tuser)
+    );
+
     logic [AXIS_PCIE_W-1:0]    req_tdata;
     logic [AXIS_PCIE_W/32-1:0] req_tkeep;
     logic                      req_tvalid, req_tready, req_tlast;
@@ -780,12 +845,12 @@ module splitrx_core #(
         .AXIS_W(AXIS_PCIE_W)
     ) test_mux_inst (
         .clk, .rst,
-        .s0_axis_tdata(dq_req_tdata),
-        .s0_axis_tkeep(dq_req_tkeep),
-        .s0_axis_tvalid(dq_req_tvalid),
-        .s0_axis_tready(dq_req_tready),
-        .s0_axis_tlast(dq_req_tlast),
-        .s0_axis_tuser(dq_req_tuser),
+        .s0_axis_tdata(rw_req_tdata),
+        .s0_axis_tkeep(rw_req_tkeep),
+        .s0_axis_tvalid(rw_req_tvalid),
+        .s0_axis_tready(rw_req_tready),
+        .s0_axis_tlast(rw_req_tlast),
+        .s0_axis_tuser(rw_req_tuser),
         .s1_axis_tdata(test_req_tdata),
         .s1_axis_tkeep(test_req_tkeep),
         .s1_axis_tvalid(test_req_tvalid),

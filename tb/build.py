@@ -53,6 +53,7 @@ _CORE = (
     "pcie_us_rq",
     "pcie_us_rc",
     "req_mux",
+    "req_sf_fifo",
     "dma_test",
     "rx_fifo",
     "rx_parser",
