@@ -318,7 +318,11 @@ def test_speed_only_runs_the_system_points_repeatedly_and_reports_best_and_media
     job = bench.speed_job(seed=3, repeats=3)
     full = next(j for j in bench.plan(quick=False, seed=3) if j["type"] == "system")
     assert job["type"] == "system" and job["seed"] == 3
-    assert job["tasks"] == [t for t in full["tasks"] for _ in range(3)]
+    # the full run's points, each size once, then repeated as asked
+    sizes = list(dict.fromkeys(t["size"] for t in full["tasks"]))
+    assert len(full["tasks"]) == bench.SYSTEM_REPEATS[False] * len(sizes)
+    first = {s: next(t for t in full["tasks"] if t["size"] == s) for s in sizes}
+    assert job["tasks"] == [first[s] for s in sizes for _ in range(3)]
     pts = []
     for size, walls in ((64, (1.0, 0.5, 0.75)), (1518, (2.0, 3.0, 4.0))):
         for w in walls:
@@ -395,3 +399,50 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     f.write_text("")
     assert bench.main(["--out", str(f)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_simulator_target_is_judged_on_the_median_of_the_system_runs() -> None:
+    def results(walls: tuple[float, ...]) -> list[dict[str, Any]]:
+        res = fake_results()
+        sysp = res[1]["result"]["points"][0]
+        # 100 frames of 64 B in each wall time: 100 / wall frames per second
+        res[1]["result"]["points"] = [{**sysp, "wall_s": w, "cpu_s": w} for w in walls]
+        return res
+
+    ok = bench.collect(results((0.2, 0.5, 0.24)), quick=True, seed=5, wall_s=1.0, build_s=1.0)
+    assert not [s for s in ok["shortfalls"] if s.startswith("simulator, full system")]
+    assert [m["frames_per_s"] for m in bench.system_medians(ok["simulator"]["system"])] == [
+        pytest.approx(100 / 0.24)
+    ]
+    assert "64 B **416.7** frames/s over 3 run(s)" in bench.markdown(ok)
+    # the best run alone would pass: the median does not
+    bad = bench.collect(results((0.2, 0.5, 0.3)), quick=True, seed=5, wall_s=1.0, build_s=1.0)
+    short = [s for s in bad["shortfalls"] if s.startswith("simulator, full system")]
+    assert len(short) == 1 and "333 frames per wall-second" in short[0], short
+    assert "median of 3 runs" in short[0]
+
+
+def _fake_run_job(job: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    t0 = time.monotonic()
+    time.sleep(0.3 if job["name"] == "slow" else 0.05)
+    return {"name": job["name"], "type": "core", "error": None, "wall_s": 0.0,
+            "t0": t0, "t1": time.monotonic()}  # fmt: skip
+
+
+def _no_build(top: str) -> float:
+    return 0.0
+
+
+def test_speed_jobs_run_alone_after_every_other_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the pool forks its workers, so they see these stand-ins
+    monkeypatch.setattr(bench, "run_job", _fake_run_job)
+    monkeypatch.setattr(bench, "build_top", _no_build)
+    jobs = [{"name": "slow"}, {"name": "speed", "alone": True}, {"name": "fast"},
+            {"name": "fast2"}]  # fmt: skip
+    results, _ = bench.run_all(jobs, 2, lambda _s: None, [])
+    t = {r["name"]: r for r in results}
+    assert set(t) == {"slow", "fast", "fast2", "speed"}
+    others_end = max(t[n]["t1"] for n in ("slow", "fast", "fast2"))
+    assert t["speed"]["t0"] >= others_end
