@@ -1376,7 +1376,8 @@ def markdown(rep: dict[str, Any]) -> str:
         "## Simulator speed",
         "",
         f"Wall-clock figures of this machine ({mach.get('cpus')} cores, "
-        f"{mach.get('workers', 2)} simulations at a time, load as stated at the top). "
+        f"{mach.get('workers', 2)} simulations at a time but the full-system runs alone, "
+        "load as stated at the top). "
         f"Targets for the full system: ≥ {tg.get('64', 0):.0f} frames/s at 64 B and "
         f"≥ {tg.get('1518', 0):.0f} at 1518 B.",
         "",

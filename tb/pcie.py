@@ -62,25 +62,25 @@ class DmaFault:
 
 
 def byte_runs(tlp: Tlp) -> list[tuple[int, bytes]]:
-    """(address, bytes) of each contiguous byte-enabled run of a write TLP."""
+    """(address, bytes) of each contiguous byte-enabled run of a write TLP. Only the first
+    and the last DWORD have byte enables; the DWORDs between are whole."""
     data = tlp.get_data()
     n = tlp.length
-    enables: list[bool] = []
-    for i in range(n):
-        if i == 0:
-            be = tlp.first_be
-        elif i == n - 1:
-            be = tlp.last_be
-        else:
-            be = 0xF
-        enables += [bool(be >> k & 1) for k in range(4)]
+    # (offset, enabled) where each piece starts, in address order: the first DWORD's bytes,
+    # the middle DWORDs as one piece, the last DWORD's bytes; a run ends where a piece
+    # that is not enabled starts
+    pieces = [(k, bool(tlp.first_be >> k & 1)) for k in range(4)]
+    if n > 2:
+        pieces.append((4, True))
+    if n > 1:
+        pieces += [(4 * (n - 1) + k, bool(tlp.last_be >> k & 1)) for k in range(4)]
     runs: list[tuple[int, bytes]] = []
     start = None
-    for i, en in enumerate([*enables, False]):
+    for off, en in [*pieces, (4 * n, False)]:
         if en and start is None:
-            start = i
+            start = off
         elif not en and start is not None:
-            runs.append((tlp.address + start, bytes(data[start:i])))
+            runs.append((tlp.address + start, bytes(data[start:off])))
             start = None
     return runs
 
