@@ -538,12 +538,16 @@ async def system_points(dut: Any, point: int) -> None:
     and the latency from each frame's last wire byte to its completion in host memory."""
     from cocotbext.eth import XgmiiFrame
 
-    from tb.xgmii import XgmiiWordSource
+    from tb.xgmii import XgmiiFeed, XgmiiWordSource
 
     task = JOB["tasks"][point]
     rng = point_rng(task)
     h, drv = await fresh_harness(dut, 1)
-    wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
+    wire: XgmiiFeed | XgmiiWordSource
+    if hasattr(dut, "feed_blk_data"):  # splitrx_feed_top: frames go to its ring of words
+        wire = XgmiiFeed(dut, dut.mac_clk)
+    else:
+        wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
     wire.log.setLevel("WARNING")
     mrrs, mps = mrrs_mps(dut)
     size, n = int(task["size"]), task["frames"]

@@ -86,8 +86,17 @@ def rtl_sources(*modules: str) -> list[Path]:
     return [*RTL_PACKAGES, *(RTL / f"{m}.sv" for m in modules)]
 
 
+# Simulation-only tops (tb/rtl/): the design top they wrap and their own file.
+SIM_TOPS: dict[str, tuple[str, Path]] = {
+    "splitrx_feed_top": ("splitrx_top", REPO / "tb" / "rtl" / "splitrx_feed_top.sv"),
+}
+
+
 def top_sources(top: str) -> list[Path]:
-    """Every source file of one of the TOPS."""
+    """Every source file of one of the TOPS or SIM_TOPS."""
+    if top in SIM_TOPS:
+        design, own = SIM_TOPS[top]
+        return [*rtl_sources(*TOPS[design]), own]
     return rtl_sources(*TOPS[top])
 
 

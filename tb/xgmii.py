@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""XGMII helpers shared by testbenches: a frame encoder and a word-level wire driver
-(``XgmiiWordSource``, a faster stand-in for cocotbext-eth's ``XgmiiSource``), and a monitor
+"""XGMII helpers shared by testbenches: a frame encoder, a word-level wire driver
+(``XgmiiWordSource``, a faster stand-in for cocotbext-eth's ``XgmiiSource``), a frame-level
+feeder for the simulation-only top tb/rtl/splitrx_feed_top.sv (``XgmiiFeed``), and a monitor
 of the inter-frame gaps on the bus."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import cocotb
 from cocotb.queue import QueueFull
-from cocotb.triggers import Event, RisingEdge
+from cocotb.triggers import Event, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiFrame
 from cocotbext.eth.reset import Reset
@@ -327,6 +328,147 @@ class XgmiiWordSource(Reset):
                 assert w is not None
                 self._second_word(w)
             i += 1
+
+
+class XgmiiFeed:
+    """Frames onto the XGMII bus of ``splitrx_feed_top`` (tb/rtl): each frame is encoded into
+    its words as ``XgmiiWordSource`` encodes it (``XgmiiEncoder``) and handed to the top's
+    ring of words in one block write, so the testbench wakes once per frame instead of once
+    per MAC clock. ``send``/``send_nowait``, ``wait``, ``idle`` and ``count`` as the source.
+
+    A frame's ``sim_time_start``/``_sfd``/``_end`` are those of the clocks its words are on
+    the bus (computed: the ring plays one word per clock from the clock after the block was
+    appended, or after the words before it); ``tx_complete`` is called when the frame is
+    handed to the ring, so those times may lie ahead then. The ring going empty between two
+    frames is an idle clock (the encoder's gap counters restart, as the source's do). No
+    reset while frames are queued."""
+
+    WORD_BITS = 72  # {ctrl[7:0], data[63:0]}
+
+    def __init__(self, dut: Any, clock: Any) -> None:
+        self.log = logging.getLogger(f"cocotb.{dut._path}.feed")
+        self.blk = dut.feed_blk_data
+        self.blk_words = dut.feed_blk_words
+        self.rd_ptr = dut.feed_rd_ptr
+        self.clock = clock
+        self.block_words = len(self.blk) // self.WORD_BITS
+        self.depth = 1 << (len(self.rd_ptr) - 1)
+        self.queue: deque[XgmiiFrame] = deque()
+        self.idle_event = Event()
+        self.idle_event.set()
+        self.active_event = Event()
+        self.enc = XgmiiEncoder()
+        self._period = 0  # MAC clock period in sim steps
+        self._last_load: int | None = None  # edge that puts the last word handed over on the bus
+        self._wr = 0  # words appended to the ring
+        self._next: tuple[XgmiiFrame, XgmiiWords] | None = None  # encoded, not yet appended
+        self.blk_words.setimmediatevalue(0)
+        cocotb.start_soon(self._run())
+
+    async def send(self, frame: XgmiiFrame | bytes) -> None:
+        self.send_nowait(frame)
+
+    def send_nowait(self, frame: XgmiiFrame | bytes) -> None:
+        frame = XgmiiFrame(frame)  # a copy, as XgmiiSource: times go on the copy
+        # a frame and its gap (up to 4 lanes of offset, /T/, 12 bytes) in one block
+        if len(frame.data) + 4 + 1 + 12 > LANES * self.block_words:
+            raise ValueError(
+                f"XgmiiFeed: a frame of {len(frame.data)} bytes (preamble included) does not "
+                f"fit in a block of {self.block_words} words"
+            )
+        self.queue.append(frame)
+        self.idle_event.clear()
+        self.active_event.set()
+
+    def count(self) -> int:
+        return len(self.queue) + (self._next is not None)
+
+    def idle(self) -> bool:
+        return self.idle_event.is_set()
+
+    async def wait(self) -> None:
+        """Until every frame sent has left the bus."""
+        await self.idle_event.wait()
+
+    def _room(self) -> int:
+        # words appended: counted here (the pointer read just after the edge that appends is
+        # still the one before it); the read pointer read then is at most a clock behind,
+        # which only understates the room
+        used = (self._wr - int(self.rd_ptr.value)) % (2 * self.depth)
+        return self.depth - used
+
+    def _batch(self, limit: int) -> list[tuple[XgmiiFrame, XgmiiWords, int]]:
+        """Queued frames, encoded, that fit in ``limit`` words together: (frame, its words,
+        their offset in the block). A frame encoded that does not fit waits in ``_next``."""
+        batch: list[tuple[XgmiiFrame, XgmiiWords, int]] = []
+        total = 0
+        while True:
+            if self._next is None:
+                if not self.queue:
+                    break
+                frame = self.queue.popleft()
+                self._next = (frame, self.enc.encode(frame.data, frame.ctrl))
+            frame, w = self._next
+            n = len(w.data)
+            if n > self.block_words:
+                raise ValueError(
+                    f"XgmiiFeed: a frame of {n} words with its gap; a block holds "
+                    f"{self.block_words}"
+                )
+            if total + n > limit:
+                break
+            batch.append((frame, w, total))
+            total += n
+            self._next = None
+        return batch
+
+    async def _run(self) -> None:
+        edge = RisingEdge(self.clock)
+        await edge
+        t0 = get_sim_time()
+        await edge
+        period = get_sim_time() - t0
+        lane = period // LANES
+        while True:
+            if not self.queue and self._next is None:
+                if self._last_load is not None and self._last_load >= get_sim_time():
+                    await Timer(self._last_load - get_sim_time() + period, "step")
+                    continue
+                self.idle_event.set()
+                self.active_event.clear()
+                await self.active_event.wait()
+                continue
+            # write just after a clock edge: a write made at the time of an edge (from a Timer
+            # or another coroutine's wake) may or may not be seen by that edge
+            await edge
+            if self._next is None and (self._last_load is None or self._last_load < get_sim_time()):
+                self.enc.idle()  # the ring has run empty: an idle clock before these frames
+            batch = self._batch(min(self.block_words, self._room()))
+            if not batch:  # no room for the next frame: one clock per word still to play
+                await Timer(period * len(self._next[1].data) if self._next else period, "step")
+                continue
+            value = 0
+            words = 0
+            for _, w, _ in reversed(batch):
+                for d, c in zip(reversed(w.data), reversed(w.ctrl), strict=True):
+                    value = value << self.WORD_BITS | c << 64 | d
+                words += len(w.data)
+            self.blk.value = value
+            self.blk_words.value = words
+            await edge  # appended at this edge
+            self.blk_words.value = 0
+            self._wr += words
+            start = max(get_sim_time(), self._last_load or 0) + period
+            self._last_load = start + period * (words - 1)
+            for frame, w, off in batch:
+                first = start + period * off
+                frame.sim_time_start = first + lane * w.start_lane
+                if w.sfd_end >= 0:
+                    word, k = divmod(w.sfd_end, LANES)
+                    frame.sim_time_sfd = first + period * word + lane * k
+                frame.sim_time_end = first + period * w.term_word + lane * w.term_lane
+                frame.start_lane = w.start_lane
+                frame.handle_tx_complete()
 
 
 class GapMonitor:

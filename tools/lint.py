@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""`make lint`: verilator --lint-only -Wall on every RTL module as its own top (waivers only
-in rtl/lint.vlt), generated files current, ruff on the Python, mypy on model/ and sw/."""
+"""`make lint`: verilator --lint-only -Wall on every RTL module (rtl/, and the simulation-only
+tops in tb/rtl/) as its own top (waivers only in rtl/lint.vlt), generated files current, ruff
+on the Python, mypy on model/ and sw/."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 def rtl_modules() -> list[Path]:
     pkgs = {p.resolve() for p in RTL_PACKAGES}
     files = sorted(RTL.glob("*.sv")) + sorted((RTL / "generated").glob("*.sv"))
+    files += sorted((REPO / "tb" / "rtl").glob("*.sv"))  # simulation-only tops
     return [f for f in files if f.resolve() not in pkgs and not f.name.endswith("_pkg.sv")]
 
 
