@@ -446,3 +446,17 @@ def test_speed_jobs_run_alone_after_every_other_job(monkeypatch: pytest.MonkeyPa
     assert set(t) == {"slow", "fast", "fast2", "speed"}
     others_end = max(t[n]["t1"] for n in ("slow", "fast", "fast2"))
     assert t["speed"]["t0"] >= others_end
+
+
+def test_requests_over_the_target_on_8_queues_are_a_comparison_not_a_shortfall() -> None:
+    rep = bench.collect(fake_results(), quick=True, seed=5, wall_s=1.0, build_s=1.0)
+    for q in rep["requests"]:  # both over the one-queue target of 0.5
+        q["non_data_per_frame"] = 1.4 if q["queues"] == 8 else 0.6
+    short = bench.shortfalls(rep)
+    comp = bench.request_lines(rep, one_queue=False)
+    assert any(s.startswith("64 B line rate over 1 queue: 0.60") for s in short), short
+    assert not any("over 8 queues" in s for s in short), short
+    assert len(comp) == 1 and comp[0].startswith("64 B line rate over 8 queues: 1.40"), comp
+    rep["comparisons"] = comp
+    md = bench.markdown(rep)
+    assert "shown for comparison:\n\n- 64 B line rate over 8 queues" in md
