@@ -235,8 +235,8 @@ class XgmiiWordSource(Reset):
             frame = self.current_frame
             if frame:
                 self.log.warning("Flushed transmit frame during reset: %s", frame)
-                if frame.sim_time_sfd is not None and frame.sim_time_sfd > get_sim_time():
-                    frame.sim_time_sfd = None  # not on the wire yet
+                # its times stay as set, as XgmiiSource leaves them: the reset comes after
+                # the clock edge whose word set them (an SFD time may lie a few lanes ahead)
                 frame.handle_tx_complete()
                 self.current_frame = None
             if not self.queue:
