@@ -533,22 +533,18 @@ async def core_points(dut: Any, point: int) -> None:
 @cocotb.parametrize(point=list(range(len(JOB["tasks"]))))
 async def system_points(dut: Any, point: int) -> None:
     """Frames from the XGMII wire through splitrx_top at line rate (back to back with the
-    minimum 12-byte gap) into one FULL queue (1 us descriptor reads, NAPI-like host loop
-    with model check) until the host has polled every completion: wall time, simulated time
-    and the latency from each frame's last wire byte to its completion in host memory."""
+    minimum 12-byte gap, played from splitrx_feed_top's ring of words) into one FULL queue
+    (1 us descriptor reads, NAPI-like host loop with model check) until the host has polled
+    every completion: wall time, simulated time and the latency from each frame's last wire
+    byte to its completion in host memory."""
     from cocotbext.eth import XgmiiFrame
 
-    from tb.xgmii import XgmiiFeed, XgmiiWordSource
+    from tb.xgmii import XgmiiFeed
 
     task = JOB["tasks"][point]
     rng = point_rng(task)
     h, drv = await fresh_harness(dut, 1)
-    wire: XgmiiFeed | XgmiiWordSource
-    if hasattr(dut, "feed_blk_data"):  # splitrx_feed_top: frames go to its ring of words
-        wire = XgmiiFeed(dut, dut.mac_clk)
-    else:
-        wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
-    wire.log.setLevel("WARNING")
+    wire = XgmiiFeed(dut, dut.mac_clk)  # splitrx_feed_top: frames go to its ring of words
     mrrs, mps = mrrs_mps(dut)
     size, n = int(task["size"]), task["frames"]
     h.host.read_latency_ns = float(task["read_latency_ns"])

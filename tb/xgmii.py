@@ -346,7 +346,6 @@ class XgmiiFeed:
     WORD_BITS = 72  # {ctrl[7:0], data[63:0]}
 
     def __init__(self, dut: Any, clock: Any) -> None:
-        self.log = logging.getLogger(f"cocotb.{dut._path}.feed")
         self.blk = dut.feed_blk_data
         self.blk_words = dut.feed_blk_words
         self.rd_ptr = dut.feed_rd_ptr
@@ -358,7 +357,6 @@ class XgmiiFeed:
         self.idle_event.set()
         self.active_event = Event()
         self.enc = XgmiiEncoder()
-        self._period = 0  # MAC clock period in sim steps
         self._last_load: int | None = None  # edge that puts the last word handed over on the bus
         self._wr = 0  # words appended to the ring
         self._next: tuple[XgmiiFrame, XgmiiWords] | None = None  # encoded, not yet appended

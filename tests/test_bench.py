@@ -326,10 +326,13 @@ def test_speed_only_runs_the_system_points_repeatedly_and_reports_best_and_media
     pts = []
     for size, walls in ((64, (1.0, 0.5, 0.75)), (1518, (2.0, 3.0, 4.0))):
         for w in walls:
-            pts.append({"task": {"size": size}, "frames_delivered": 300 if size == 64 else 60,
-                        "wall_s": w, "cpu_s": w, "sim_ns": 1.0, "error": None})  # fmt: skip
+            n = 300 if size == 64 else 60
+            pts.append({"task": {"size": size}, "frames_sent": n, "frames_delivered": n,
+                        "drops": 0, "latency_ns": bench.summarize([1.0]), "wall_s": w,
+                        "cpu_s": w, "sim_ns": 1.0, "error": None})  # fmt: skip
     pts.append({"task": {"size": 64}, "error": "RuntimeError: x"})
-    rows = {r["size"]: r for r in bench.speed_rows(pts)}
+    runs = [bench.system_run(p) for p in pts if not p.get("error")]
+    rows = {r["size"]: r for r in bench.speed_rows(runs)}
     assert rows[64]["runs"] == 3 and rows[64]["best_frames_per_s"] == pytest.approx(600.0)
     assert rows[64]["median_frames_per_s"] == pytest.approx(400.0)
     assert rows[1518]["best_frames_per_s"] == pytest.approx(30.0)
@@ -411,7 +414,7 @@ def test_simulator_target_is_judged_on_the_median_of_the_system_runs() -> None:
 
     ok = bench.collect(results((0.2, 0.5, 0.24)), quick=True, seed=5, wall_s=1.0, build_s=1.0)
     assert not [s for s in ok["shortfalls"] if s.startswith("simulator, full system")]
-    assert [m["frames_per_s"] for m in bench.system_medians(ok["simulator"]["system"])] == [
+    assert [m["median_frames_per_s"] for m in bench.speed_rows(ok["simulator"]["system"])] == [
         pytest.approx(100 / 0.24)
     ]
     assert "64 B **416.7** frames/s over 3 run(s)" in bench.markdown(ok)
