@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 toolchain: $(STAMP)
-	@$(PY) -m tb.build
+	@$(PY) -m tb.runner.build
 
 sim: toolchain
 	$(PY) -m tb.sim $(if $(filter-out 0,$(WAVES)),--waves) $(if $(SCENARIO),--scenario $(SCENARIO)) \

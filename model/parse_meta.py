@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What the parser reports for one frame: the header record, the RSS tuple and the checksum
 record of ``rx_parser`` (``m_meta_hdr`` / ``m_meta_tuple`` / ``m_meta_csum``), as the reference
-model and the testbench see them. ``tb/parse_ref.py`` computes the expected values from scapy;
+model and the testbench see them. ``tb/lib/parse_ref.py`` computes the expected values from scapy;
 the placement predictor (``model/nic_model.py``) consumes them. No scapy or cocotb here."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ copy bytes and the simulator's own speed, written as JSON + markdown + PNG plots
 Usage: python -m tb.bench [--quick] [--out DIR] [--seed N]   (make bench, make bench QUICK=1)
 
 Figures are in simulated time (deterministic for a seed); only the simulator-speed section
-depends on the machine. The cocotb side is tb/bench_tb.py; definitions are in docs/bench.md.
+depends on the machine. The cocotb side is tb/benches/bench_tb.py; definitions are in docs/bench.md.
 """
 
 from __future__ import annotations
@@ -310,13 +310,13 @@ def core_job(
 
 
 def job_dir(name: str) -> Path:
-    from tb.build import BUILD_ROOT
+    from tb.runner.build import BUILD_ROOT
 
     return BUILD_ROOT / "bench" / name
 
 
 def build_top(top: str) -> float:
-    from tb.build import build, top_sources
+    from tb.runner.build import build, top_sources
 
     t0 = time.perf_counter()
     build(top, top_sources(top))
@@ -342,7 +342,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_cocotb(job: dict[str, Any], d: Path) -> dict[str, Any]:
-    from tb.build import build, run, top_sources
+    from tb.runner.build import build, run, top_sources
 
     top = {"core": "splitrx_core", "system": SYSTEM_TOP}.get(job["type"], "splitrx_top")
     b = build(top, top_sources(top))
@@ -361,7 +361,14 @@ def run_cocotb(job: dict[str, Any], d: Path) -> dict[str, Any]:
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     err = None
     try:
-        run(b, "tb.bench_tb", names, extra_env=env, test_dir=d / "run", log_file=d / "sim.log")
+        run(
+            b,
+            "tb.benches.bench_tb",
+            names,
+            extra_env=env,
+            test_dir=d / "run",
+            log_file=d / "sim.log",
+        )
     except (AssertionError, SystemExit, RuntimeError) as exc:
         err = f"simulation failed: {exc} (log: {d / 'sim.log'})"
     wall = time.perf_counter() - t0
@@ -389,7 +396,7 @@ def run_tbsim(job: dict[str, Any], d: Path) -> dict[str, Any]:
     """`python -m tb.sim --frames N --seed S` as a user runs it, then once more with
     COCOTB_ENABLE_PROFILING=1 for the profile (the two share build/sim/last-sim, so they run
     one after the other)."""
-    from tb.build import BUILD_ROOT, REPO
+    from tb.runner.build import BUILD_ROOT, REPO
 
     out: dict[str, Any] = {}
     cmd = [
@@ -448,7 +455,7 @@ GROUPS = (
 def file_group(path: str) -> str | None:
     """The group of a profiled function's file; None for the standard library and built-ins
     (charged to whoever called them)."""
-    from tb.build import REPO
+    from tb.runner.build import REPO
 
     p = path.replace("\\", "/")
     if "/cocotbext/pcie/" in p:
@@ -873,7 +880,7 @@ def collect(
 
 
 def git_commit() -> str:
-    from tb.build import REPO
+    from tb.runner.build import REPO
 
     try:
         head = subprocess.run(
@@ -1855,7 +1862,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=positive, default=3, help="runs per frame size with --speed (3)"
     )
     args = ap.parse_args(argv)
-    from tb.build import REPO, ToolchainError, ensure_toolchain
+    from tb.runner.build import REPO, ToolchainError, ensure_toolchain
 
     out: Path = args.out if args.out is not None else REPO / "build" / "bench"
     if out.exists() and not out.is_dir():

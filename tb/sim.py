@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from tb.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
 from tb.cli import OneLineParser, positive
+from tb.runner.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
 from tb.sim_scenarios import SCENARIOS
 
 RUN_DIR = BUILD_ROOT / "last-sim"
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(
             b,
-            "tb.sim_tb",
+            "tb.benches.sim_tb",
             extra_env={
                 "SPLITRX_REPORT": str(report_path),
                 "SPLITRX_FRAMES": str(args.frames),

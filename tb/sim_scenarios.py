@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The `make sim` scenarios by name (shared by the CLI, which must not import cocotb, and
-the cocotb side tb/sim_tb.py)."""
+the cocotb side tb/benches/sim_tb.py)."""
 
 SCENARIOS = {
     "two-guests-host": "two virtio guests (FULL; SPLIT_HOLE at L4) and the host's own queue "

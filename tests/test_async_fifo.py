@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tb.build import RTL, Build, build, run
+from tb.runner.build import RTL, Build, build, run
 
 pytestmark = pytest.mark.sim
 
@@ -43,7 +43,7 @@ def _run(
     seed = _seed() if seed is None else seed
     sim_seed = seed if sim_seed is None else sim_seed
     print(f"{testcase}[{tag}]: seed {seed} (rerun with SPLITRX_SEED={seed})")
-    # cocotb mixes the test name into its own seed; pass ours verbatim to tb.common.seeded_rng.
+    # cocotb mixes the test name into its own seed; pass ours verbatim to tb.lib.common.seeded_rng.
     env = {"SPLITRX_SEED": str(seed), **(env or {})}
     suffix = os.environ.get("SIM_CMD_SUFFIX", "")
     monkeypatch.setenv("SIM_CMD_SUFFIX", f"{suffix} +verilator+seed+{sim_seed}".strip())

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tb import bench
-from tb.build import REPO
+from tb.runner.build import REPO
 
 # -- arithmetic -------------------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ def test_quick_plan_is_a_smaller_subset() -> None:
 
 
 def point(task: dict[str, Any], **over: Any) -> dict[str, Any]:
-    """A core point as tb/bench_tb.py records it: all frames delivered at line rate."""
+    """A core point as tb/benches/bench_tb.py records it: all frames delivered at line rate."""
     n, warm = task["frames"], task["warmup"]
     size = bench.mean_size(task["size"])
     p: dict[str, Any] = {
@@ -207,8 +207,8 @@ def fake_results() -> list[dict[str, Any]]:
 
 
 def pinned_point() -> dict[str, Any]:
-    """A pinned-pages point as tb/bench_tb.py records it: samples every 500 ns, the wire busy
-    until 2000 ns; guest2 stalled at its quota of 8 pages and torn down at 1600 ns."""
+    """A pinned-pages point as tb/benches/bench_tb.py records it: samples every 500 ns, the wire
+    busy until 2000 ns; guest2 stalled at its quota of 8 pages and torn down at 1600 ns."""
     task = next(j for j in bench.plan(quick=True, seed=1) if j["type"] == "pinned")["tasks"][0]
     sent = {"guest0": 40, "guest1": 40, "guest2": 20}
     taken = {"guest0": 40, "guest1": 40, "guest2": 0}

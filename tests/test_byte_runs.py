@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""tb.pcie.byte_runs: the byte-enabled runs of a write TLP, against a byte-by-byte reference
+"""tb.lib.pcie.byte_runs: the byte-enabled runs of a write TLP, against a byte-by-byte reference
 built from the PCIe rule (first DWORD: first_be, last DWORD: last_be, the rest whole)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 
 from cocotbext.pcie.core.tlp import Tlp, TlpType
 
-from tb.pcie import byte_runs
+from tb.lib.pcie import byte_runs
 
 
 def reference(tlp: Tlp) -> list[tuple[int, bytes]]:

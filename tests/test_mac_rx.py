@@ -3,7 +3,7 @@
 tests/sim/mac_rx_tb.py.
 
 One pytest item per cocotb test; the selected cocotb tests of a parameter set run in one
-simulator process (tb.groups).
+simulator process (tb.runner.groups).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tb.build import RTL, Build, build
-from tb.groups import run_in_group
+from tb.runner.build import RTL, Build, build
+from tb.runner.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -70,7 +70,7 @@ CASES = [pytest.param(DEFAULT, t, id=f"{DEFAULT.id}-{t}") for t in ALL] + [
 
 @functools.cache
 def _build(cfg: Config) -> Build:
-    """One Verilator build per parameter set (cached on disk by tb.build across processes)."""
+    """One Verilator build per parameter set (cached on disk by tb.runner.build)."""
     return build(
         "mac_rx", SOURCES, {"FCS_KEEP": cfg.fcs_keep, "MAX_FRAME_BYTES": cfg.max_frame_bytes}
     )

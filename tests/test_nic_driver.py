@@ -49,7 +49,7 @@ from sw.nic_driver import (
     RxDone,
     RxQueue,
 )
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 RID = 0x0100
 T = TypeVar("T")

@@ -56,8 +56,8 @@ from model.records import (
 from model.rss import MS_VERIFICATION_KEY, RSS_RESET, Flow, RssConfig, rss
 from model.steer import EMPTY, Entry, steer_frame
 from model.tracker import DmaWriteTracker
-from tb import parse_ref
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib import parse_ref
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 RID = 0x0100
 EOG = int(DescFlags.EOG)

@@ -4,7 +4,7 @@ cocotb tests in tests/sim/rss_tb.py, checked against model/rss.py and Microsoft'
 verification hashes.
 
 One pytest item per cocotb test; the selected cocotb tests of a parameter set run in one
-simulator process (tb.groups). Seeds: SPLITRX_SEED=N reruns a failure; otherwise a seed is
+simulator process (tb.runner.groups). Seeds: SPLITRX_SEED=N reruns a failure; otherwise a seed is
 drawn once per pytest session (shared by xdist workers) and printed with each item.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tb.build import Build, build, rtl_sources
-from tb.groups import run_in_group
+from tb.runner.build import Build, build, rtl_sources
+from tb.runner.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tb.build import Build, build, rtl_sources, run
+from tb.runner.build import Build, build, rtl_sources, run
 
 pytestmark = pytest.mark.sim
 

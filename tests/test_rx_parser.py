@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tb.build import Build, build, rtl_sources
-from tb.groups import run_in_group
+from tb.runner.build import Build, build, rtl_sources
+from tb.runner.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 
@@ -69,7 +69,7 @@ CASES = [pytest.param(DEFAULT, t, id=f"{DEFAULT.id}-{t}") for t in ALL] + [
 
 @functools.cache
 def _build(cfg: Config) -> Build:
-    """One Verilator build per parameter set (cached on disk by tb.build across processes)."""
+    """One Verilator build per parameter set (cached on disk by tb.runner.build)."""
     return build("rx_parser", rtl_sources("rx_parser"), cfg.params)
 
 

@@ -3,7 +3,7 @@
 Verilator: one build per parameter set, cocotb tests in tests/sim/rx_steer_tb.py.
 
 One pytest item per cocotb test; the selected cocotb tests of a parameter set run in one
-simulator process (tb.groups). Seeds: SPLITRX_SEED=N reruns a failure; otherwise a seed is
+simulator process (tb.runner.groups). Seeds: SPLITRX_SEED=N reruns a failure; otherwise a seed is
 drawn once per pytest session (shared by xdist workers) and printed with each item.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tb.build import Build, build, rtl_sources
-from tb.groups import run_in_group
+from tb.runner.build import Build, build, rtl_sources
+from tb.runner.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 

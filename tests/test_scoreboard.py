@@ -14,9 +14,9 @@ from model.nic_model import QueueConfig, QueueState, predict_frame
 from model.parse_meta import Meta
 from model.records import DescFlags, DropReason, PlacementMode, RxDescriptor
 from sw.nic_driver import RxDone
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.scoreboard import Scoreboard, ScoreboardMismatch
-from tb.traffic import scapy_frame
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.scoreboard import Scoreboard, ScoreboardMismatch
+from tb.lib.traffic import scapy_frame
 
 CFG = QueueConfig(0x10000, 4, 0x20000, 4, 12)
 SPLIT_CFG = QueueConfig(0x10000, 4, 0x20000, 4, 0, mode=PlacementMode.SPLIT)

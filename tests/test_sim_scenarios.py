@@ -17,7 +17,7 @@ from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
 from tb import sim
-from tb.build import BUILD_ROOT
+from tb.runner.build import BUILD_ROOT
 from tb.sim_scenarios import SCENARIOS
 
 pytestmark = pytest.mark.sim

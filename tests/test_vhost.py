@@ -50,7 +50,7 @@ from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, NicProtocolError, RxDone, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import DEFAULT_FEATURES, VhostNetRx, net_hdr_flags, vhost_queue_settings
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 RID = 0x0100
 OWNER = "guest0"

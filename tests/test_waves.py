@@ -86,7 +86,8 @@ def test_make_waves_without_gtkwave_says_how_to_install_it(
 def test_make_sim_waves_without_lz4_stops_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tb import build, sim
+    from tb import sim
+    from tb.runner import build
 
     monkeypatch.setattr(build, "fst_supported", lambda: False)
     assert sim.main(["--waves", "--frames", "1"]) == 1

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tb.build import build, top_sources
-from tb.groups import run_in_group
+from tb.runner.build import build, top_sources
+from tb.runner.groups import run_in_group
 
 pytestmark = pytest.mark.sim
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""tb.xgmii's word-level XGMII driver: the encoder against an independent decoder (pure
+"""tb.lib.xgmii's word-level XGMII driver: the encoder against an independent decoder (pure
 Python), and the driver against cocotbext-eth's XgmiiSource on a simulated bus, word for
 word (tests/sim/xgmii_words_tb.py)."""
 
@@ -11,9 +11,9 @@ import zlib
 import pytest
 from cocotbext.eth import XgmiiFrame
 
-from tb.build import REPO, Build, build
-from tb.groups import run_in_group
-from tb.xgmii import IDLE, START, TERM, XgmiiEncoder
+from tb.lib.xgmii import IDLE, START, TERM, XgmiiEncoder
+from tb.runner.build import REPO, Build, build
+from tb.runner.groups import run_in_group
 
 PRE_SFD = bytes([0x55] * 7 + [0xD5])
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tb.build import RTL, RTL_PACKAGES, ToolchainError, ensure_toolchain
+from tb.runner.build import RTL, RTL_PACKAGES, ToolchainError, ensure_toolchain
 from tools.gen import stale
 
 REPO = Path(__file__).resolve().parent.parent

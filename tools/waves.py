@@ -6,7 +6,7 @@ exists in splitrx_top.
 The check needs no traced build: Verilator's ``--json-only`` dump of the elaborated design
 (about two seconds) gives every instance, variable and type, and ``trace_names`` derives from
 them the names Verilator's FST tracer gives those variables with ``--trace-structs`` (what
-``tb.build.build(..., waves=True)`` passes), in the form GTKWave uses in a save file:
+``tb.runner.build.build(..., waves=True)`` passes), in the form GTKWave uses in a save file:
 
 - a vector carries its declared range, ``core_inst.rx_fifo_inst.level_bytes[15:0]``; a scalar
   declared without one has none, ``...m_axis_tvalid``; an enum takes its base type's range;
@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tb.build import REPO, RTL, ensure_toolchain, top_sources
+from tb.runner.build import REPO, RTL, ensure_toolchain, top_sources
 from tb.sim import WAVES_FILE
 
 TOP = "splitrx_top"
@@ -139,7 +139,7 @@ class _Design:
 
 
 def design_tree(top: str = TOP) -> Node:
-    """Verilator's ``--json-only`` tree of ``top`` (same sources and order as tb.build)."""
+    """Verilator's ``--json-only`` tree of ``top`` (same sources and order as tb.runner.build)."""
     ensure_toolchain()
     srcs = [RTL / "lint.vlt", *top_sources(top)]
     with tempfile.TemporaryDirectory(prefix="splitrx-json-") as tmp:

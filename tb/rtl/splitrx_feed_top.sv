@@ -5,7 +5,7 @@
 
 // Simulation-only top for the simulator-speed benchmark: splitrx_top with its XGMII input
 // played from a ring of words that the testbench fills a frame at a time
-// (tb.xgmii.XgmiiFeed), instead of a testbench coroutine that wakes on every MAC clock to
+// (tb.lib.xgmii.XgmiiFeed), instead of a testbench coroutine that wakes on every MAC clock to
 // drive the bus. The PCIe and configuration ports are splitrx_top's, under the same names.
 //
 // Feeding: the testbench puts up to BLOCK_WORDS words in feed_blk_data (word i, {ctrl, data},

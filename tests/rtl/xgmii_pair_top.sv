@@ -4,7 +4,7 @@
 `default_nettype none
 
 // Test top for the XGMII word driver: two 64-bit XGMII buses on one clock, one driven by
-// cocotbext-eth's XgmiiSource (the reference) and one by tb.xgmii.XgmiiWordSource, compared
+// cocotbext-eth's XgmiiSource (the reference) and one by tb.lib.xgmii.XgmiiWordSource, compared
 // word by word at every clock edge out of reset.
 module xgmii_pair_top (
     input  wire         clk,

@@ -22,7 +22,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from tb.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
 
 # m_clk starts this long after s_clk. Periods in the tests are multiples of 100 ps, so with a
 # 37 ps offset no s_clk edge ever coincides with an m_clk edge (the cross-domain bookkeeping

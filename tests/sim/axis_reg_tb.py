@@ -14,7 +14,7 @@ from typing import Any
 import cocotb
 from cocotb.triggers import RisingEdge
 
-from tb.common import reset, seeded_rng, start_clock
+from tb.lib.common import reset, seeded_rng, start_clock
 
 DATA_W = int(os.environ.get("AXIS_REG_DATA_W", "37"))
 

@@ -2,7 +2,7 @@
 """cocotb test of the core reset (DEV_CTRL.reset, docs/registers.md) in splitrx_core, under
 line-rate traffic with descriptor reads in flight. Run through tests/test_core_reset.py.
 
-Every delivered frame is checked against the reference model (tb.coredma.check_delivery);
+Every delivered frame is checked against the reference model (tb.lib.coredma.check_delivery);
 tag reuse is checked from the host's own record of when each read arrived and when the
 host began to answer it."""
 
@@ -19,8 +19,8 @@ from model import regmap
 from model.records import DropReason
 from model.rss import INDIRECTION_ENTRIES, MS_VERIFICATION_KEY, RSS_RESET, RssConfig
 from sw.nic_driver import RxDone
-from tb.common import seeded_rng
-from tb.coredma import (
+from tb.lib.common import seeded_rng
+from tb.lib.coredma import (
     CLK_NS,
     Owner,
     check_delivery,

@@ -15,8 +15,8 @@ from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiFrame, XgmiiSource
 
 from model.records import DropReason
-from tb.common import deadline, seeded_rng, start_clock
-from tb.xgmii import GapMonitor
+from tb.lib.common import deadline, seeded_rng, start_clock
+from tb.lib.xgmii import GapMonitor
 
 MAC_NS = 6.4
 USER_NS = 4.0

@@ -33,8 +33,8 @@ from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
 from model.records import DropReason
-from tb.common import deadline, reset, seeded_rng, start_clock
-from tb.xgmii import ERROR, IDLE, START, TERM, GapMonitor
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.xgmii import ERROR, IDLE, START, TERM, GapMonitor
 
 CLK_NS = 6.4  # 156.25 MHz
 PREAMBLE = b"\x55" * 7 + b"\xd5"

@@ -20,8 +20,8 @@ from cocotb.triggers import FallingEdge, ReadOnly, Timer
 from cocotbext.pcie.core.caps import PciCapId
 
 from model import regmap
-from tb.common import deadline, seeded_rng
-from tb.pcie import PcieHarness
+from tb.lib.common import deadline, seeded_rng
+from tb.lib.pcie import PcieHarness
 
 VECTORS = int(os.environ.get("MSIX_VECTORS", "16"))
 TABLE = regmap.MSIX_TABLE_OFFSET

@@ -10,8 +10,8 @@ from cocotbext.pcie.core.caps import PciCapId
 
 from model import regmap
 from model.hostmem import POISON_BYTE
-from tb.common import deadline, seeded_rng
-from tb.pcie import DmaFault, PcieHarness
+from tb.lib.common import deadline, seeded_rng
+from tb.lib.pcie import DmaFault, PcieHarness
 
 MSIX_CAP_ID = PciCapId.MSIX
 

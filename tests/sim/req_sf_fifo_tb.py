@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import cocotb
 from cocotb.triggers import RisingEdge
 
-from tb.common import reset, seeded_rng, start_clock
+from tb.lib.common import reset, seeded_rng, start_clock
 
 AXIS_W = int(os.environ.get("SFF_AXIS_W", "64"))
 USER_W = int(os.environ.get("SFF_USER_W", "13"))

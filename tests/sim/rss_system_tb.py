@@ -7,7 +7,7 @@ Run through tests/test_rss_system.py.
 
 Every expectation comes from the frame generator's own tuple (addresses, ports, protocol,
 fragment) fed to model/rss.py, the bit-serial Toeplitz written from Microsoft's
-specification; the reference parser (tb.parse_ref, from scapy) must report that same tuple,
+specification; the reference parser (tb.lib.parse_ref, from scapy) must report that same tuple,
 and the reference model (model.nic_model) predicts each completion and its bytes. Nothing is
 read back from the RTL to make an expectation.
 """
@@ -37,8 +37,8 @@ from model.records import RssType
 from model.rss import MS_VERIFICATION_KEY, Flow, RssConfig, spread_indirection
 from model.steer import EMPTY, Entry, steer_frame
 from sw.nic_driver import NicDriver, RxDone
-from tb.common import deadline, seeded_rng
-from tb.coredma import (
+from tb.lib.common import deadline, seeded_rng
+from tb.lib.coredma import (
     CLK_NS,
     Owner,
     check_delivery,
@@ -48,8 +48,8 @@ from tb.coredma import (
     setup,
     until,
 )
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.pcie import PcieHarness
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.pcie import PcieHarness
 
 QUEUES = 4
 MATCH_MAC = "02:00:00:00:0a:01"  # in the steering table: queue MATCH_QUEUE whatever the hash

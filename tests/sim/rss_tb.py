@@ -27,7 +27,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from model.records import RssType
 from model.rss import MS_VERIFICATION_KEY, Flow, RssResult, key_to_int, rss, rss_input
-from tb.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
 from tests.test_model_rss import MS_IPV4, MS_IPV6
 
 CLK_NS = 4.0  # 250 MHz user clock

@@ -5,7 +5,7 @@ mode over groups, completions and interrupts written back. Run through tests/tes
 
 The expected bytes and completion of every frame come from the reference model
 (model.nic_model, written from docs/dma.md) fed with the reference parser's verdicts
-(tb.parse_ref, from scapy), never from the RTL. Host memory is compared byte for byte,
+(tb.lib.parse_ref, from scapy), never from the RTL. Host memory is compared byte for byte,
 including the poison around every buffer."""
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from model.records import (
 from sw.nic_driver import RxQueue
 from sw.vhost import DEFAULT_MIN_BUFFER as VHOST_MIN_BUFFER
 from sw.xsk_owner import DEFAULT_MIN_BUFFER as XSK_MIN_BUFFER
-from tb.common import deadline, seeded_rng
-from tb.coredma import (
+from tb.lib.common import deadline, seeded_rng
+from tb.lib.coredma import (
     CLK_NS,
     Owner,
     cfg_of,
@@ -50,7 +50,7 @@ from tb.coredma import (
     wait_done,
     wire_clk,
 )
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 #: The smallest buffer the host's guest and user-space owners accept.
 MIN_BUFFER = min(VHOST_MIN_BUFFER, XSK_MIN_BUFFER)

@@ -23,7 +23,7 @@ import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from model.records import DropReason
-from tb.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
 
 CLK_NS = 4.0  # 250 MHz user clock
 BEAT = 8  # bytes per beat

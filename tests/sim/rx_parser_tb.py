@@ -42,8 +42,8 @@ from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 
 from model.records import CsumStatus, L3Type, L4Type
-from tb.common import deadline, reset, seeded_rng, start_clock
-from tb.parse_ref import Meta, reference, scapy_offsets, scapy_tuple
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.parse_ref import Meta, reference, scapy_offsets, scapy_tuple
 
 CLK_NS = 4.0  # 250 MHz user clock
 BEAT = 8

@@ -30,7 +30,7 @@ from scapy.packet import Raw
 
 from model.records import DropReason, SteerRule
 from model.steer import BROADCAST, EMPTY, IG_BIT, Entry, Lookup, Verdict, steer
-from tb.common import deadline, reset, seeded_rng, start_clock
+from tb.lib.common import deadline, reset, seeded_rng, start_clock
 
 CLK_NS = 4.0  # 250 MHz user clock
 

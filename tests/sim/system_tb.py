@@ -17,10 +17,10 @@ from model.records import CplFlags, CsumStatus, DropReason, L3Type, RxCompletion
 from model.virtio import VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_HDR_F_DATA_VALID
 from sw.guest_virtio import RxFrame
 from sw.vhost import DEFAULT_FEATURES
-from tb.common import seeded_rng
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.system import HDR, SystemRig, XskSpec
-from tb.traffic import GUEST_MAC, PEER_MAC, scapy_frame
+from tb.lib.common import seeded_rng
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.system import HDR, SystemRig, XskSpec
+from tb.lib.traffic import GUEST_MAC, PEER_MAC, scapy_frame
 
 
 def check_completion(c: RxCompletion, frame: bytes, k: int) -> None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""tb.xgmii.XgmiiFeed on tb/rtl/splitrx_feed_top.sv: frames handed to the top's ring of
+"""tb.lib.xgmii.XgmiiFeed on tb/rtl/splitrx_feed_top.sv: frames handed to the top's ring of
 words come out on its XGMII bus whole and in order (cocotbext-eth's XgmiiSink decodes the
 bus: an independent decoder), with the times the feeder computed for them, whether frames
 queue up faster than the wire takes them, arrive one at a time, or leave the ring empty in
@@ -13,8 +13,8 @@ import cocotb
 from cocotb.triggers import Timer
 from cocotbext.eth import XgmiiFrame, XgmiiSink
 
-from tb.common import deadline, seeded_rng, start_clock
-from tb.xgmii import XgmiiFeed
+from tb.lib.common import deadline, seeded_rng, start_clock
+from tb.lib.xgmii import XgmiiFeed
 
 MAC_NS = 6.4
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""tb.xgmii.XgmiiWordSource against cocotbext-eth's XgmiiSource on one clock: the same
+"""tb.lib.xgmii.XgmiiWordSource against cocotbext-eth's XgmiiSource on one clock: the same
 frames sent to both at the same moments must give the same word on every clock edge (the
 test top counts the edges where the buses differ, and the test compares them too), the same
 frame times, and frames an XgmiiSink decodes back. Run through tests/test_xgmii_words.py."""
@@ -12,8 +12,8 @@ import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.eth import XgmiiFrame, XgmiiSink, XgmiiSource
 
-from tb.common import deadline, seeded_rng, start_clock
-from tb.xgmii import ERROR, XgmiiWordSource
+from tb.lib.common import deadline, seeded_rng, start_clock
+from tb.lib.xgmii import ERROR, XgmiiWordSource
 
 CLK_NS = 6.4
 

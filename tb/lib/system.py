@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: MIT
 """The whole system around splitrx_top: the wire (cocotbext-eth XGMII source), the PCIe root
-complex with host memory and IOMMU (tb.pcie), the host NIC driver, the page constructor, one
+complex with host memory and IOMMU (tb.lib.pcie), the host NIC driver, the page constructor, one
 vhost-net backend and virtio-net guest driver per guest, one user-space ring owner (the xsk
 app and its kernel glue, sw.xsk_owner) per app, optionally the host's own queues (queues
 0..n-1: the host's MAC, broadcast and multicast, spread by RSS when there are several; SPLIT
 placement in groups of one or more descriptors, the driver reassembles header buffer +
 payload), a DMA write tracker that sees every device write, and the scoreboard
-(tb.scoreboard) checking every frame against the reference model.
+(tb.lib.scoreboard) checking every frame against the reference model.
 
 The host is interrupt-driven: each queue's MSI-X vector is a write into the host's MSI window
-(tb.pcie.MSI_BASE); an interrupt runs ``service()`` -- NAPI polls of every queue and the vhost
+(tb.lib.pcie.MSI_BASE); an interrupt runs ``service()`` -- NAPI polls of every queue and the vhost
 workers -- which reads completions from host memory and writes doorbells over BAR0. A lost
 interrupt shows as frames never received.
 """
@@ -48,12 +48,12 @@ from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import OwnerStats, PagePool
 from sw.vhost import DEFAULT_FEATURES, DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
 from sw.xsk_owner import DEFAULT_CHUNK_SIZE, XskApp, XskFrame, XskRx, register_umem
-from tb.common import deadline
-from tb.coredma import cfg_of
-from tb.pcie import MSI_BASE, PcieHarness
-from tb.scoreboard import Scoreboard
-from tb.traffic import GUEST_MAC
-from tb.xgmii import XgmiiWordSource
+from tb.lib.common import deadline
+from tb.lib.coredma import cfg_of
+from tb.lib.pcie import MSI_BASE, PcieHarness
+from tb.lib.scoreboard import Scoreboard
+from tb.lib.traffic import GUEST_MAC
+from tb.lib.xgmii import XgmiiWordSource
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
 DRIVER = "host-driver"  # owner of the completion rings and the host queue's buffers
@@ -181,7 +181,7 @@ class SystemRig:
         **single: Any,
     ) -> None:
         self.dut = dut
-        self.log = logging.getLogger("cocotb.tb.system")
+        self.log = logging.getLogger("cocotb.tb.lib.system")
         self.h = PcieHarness(dut, read_latency_ns=read_latency_ns)
         self.wire = XgmiiWordSource(dut.xgmii_rxd, dut.xgmii_rxc, dut.mac_clk, dut.mac_rst)
         self.wire.log.setLevel(logging.WARNING)

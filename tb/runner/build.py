@@ -25,7 +25,7 @@ from typing import Any
 
 from filelock import FileLock
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RTL = REPO / "rtl"
 BUILD_ROOT = REPO / "build" / "sim"
 MIN_VERILATOR = (5, 36)

@@ -621,7 +621,7 @@ class PcieHarness:
         self.host.install()
         self.bar0: Any = None
         if hasattr(dut, "mac_clk"):
-            from tb.common import start_clock
+            from tb.lib.common import start_clock
 
             start_clock(dut.mac_clk, MAC_CLK_NS)
             dut.mac_rst.value = 1

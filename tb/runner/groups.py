@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tb.build import Build, run
+from tb.runner.build import Build, run
 
 _RESULTS: dict[str, Group] = {}
 _SESSION_SEED = random.SystemRandom().randrange(1, 2**31)
@@ -40,7 +40,7 @@ _SESSION_SEED = random.SystemRandom().randrange(1, 2**31)
 def session_seed() -> int:
     """The stimulus seed of this pytest session: SPLITRX_SEED if set, else one drawn per
     session (xdist workers of one session derive the same one from its run id). Passed to
-    every group's run as SPLITRX_SEED, which tb.common.seeded_rng uses, so the seed printed
+    every group's run as SPLITRX_SEED, which tb.lib.common.seeded_rng uses, so the seed printed
     with a failure reproduces it."""
     env = os.environ.get("SPLITRX_SEED")
     if env:

@@ -2,7 +2,7 @@
 """DMA-level harness around splitrx_core (frames in on the MAC-side stream, the host behind
 the PCIe model): set-up with a probed driver, frame builders, poison-checked buffers, a
 line-rate frame driver and NAPI-like host loops that check every completion against the
-reference model (model.nic_model, from docs/dma.md) and the reference parser (tb.parse_ref)
+reference model (model.nic_model, from docs/dma.md) and the reference parser (tb.lib.parse_ref)
 before giving buffers back. Used by the RX DMA tests and by ``make bench``."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from model.parse_meta import Meta
 from model.records import DescFlags, RxDescriptor
 from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import NicDriver, RxDone, RxQueue
-from tb.common import deadline
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.pcie import PcieHarness
+from tb.lib.common import deadline
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.pcie import PcieHarness
 
 GUARD = 16  # poison bytes checked on each side of every buffer
 CLK_NS = 4  # PCIe user clock, 250 MHz

@@ -5,7 +5,7 @@
 IMIX) driven into the MAC-side stream on a schedule (10 GbE line rate, far apart, or back to
 back at the input's own speed), the host behind the PCIe model with a set descriptor-read
 latency, NAPI-like host loops that check every completion against the reference model
-(tb.coredma.check_delivery) and give the buffers back. It records, per frame, when its last
+(tb.lib.coredma.check_delivery) and give the buffers back. It records, per frame, when its last
 byte entered the core and when its completion record landed in host memory, and counts every
 TLP on RQ, RC and CQ by kind.
 
@@ -13,7 +13,7 @@ TLP on RQ, RC and CQ by kind.
 core, PCIe model) at line rate into one queue, for the simulator's speed and for the latency
 from the last wire byte.
 
-``pinned_points`` runs the system rig (tb/system.py: vhost-net backends and virtio guests
+``pinned_points`` runs the system rig (tb/lib/system.py: vhost-net backends and virtio guests
 whose buffers the page constructor pins for the NIC) with IMIX from the wire at line rate,
 and samples each owner's pinned pages over simulated time.
 
@@ -59,8 +59,8 @@ from tb.bench import (
     imix_sizes,
     summarize,
 )
-from tb.coredma import Owner, check_delivery, make_frame, setup
-from tb.pcie import MSI_BASE, MSI_SIZE, PcieHarness
+from tb.lib.coredma import Owner, check_delivery, make_frame, setup
+from tb.lib.pcie import MSI_BASE, MSI_SIZE, PcieHarness
 
 assert DATA_OFFSET == VIRTIO_NET_HDR_V1_SIZE  # room for the virtio_net_hdr, as for a guest
 FCS = 4
@@ -160,7 +160,7 @@ class Drive:
 async def drive(dut: Any, frames: list[bytes], start_clk: list[int], d: Drive) -> None:
     """Frame k is offered at user clock start_clk[k] after the first (or as soon as the
     previous one is in, if the input is behind); tready low counts as a stall clock. Like
-    tb.coredma.drive_at_line_rate, with per-frame times and idle gaps waited in one
+    tb.lib.coredma.drive_at_line_rate, with per-frame times and idle gaps waited in one
     trigger."""
     clk = 0
     dut.s_axis_rx_tvalid.value = 0
@@ -539,7 +539,7 @@ async def system_points(dut: Any, point: int) -> None:
     byte to its completion in host memory."""
     from cocotbext.eth import XgmiiFrame
 
-    from tb.xgmii import XgmiiFeed
+    from tb.lib.xgmii import XgmiiFeed
 
     task = JOB["tasks"][point]
     rng = point_rng(task)
@@ -622,8 +622,8 @@ async def pinned_points(dut: Any, point: int) -> None:
     (vhost backend closed, owner unregistered) once two thirds of the frames are through;
     the rest follow."""
     from model.records import SplitLevel
-    from tb.system import GuestSpec, SystemRig
-    from tb.traffic import scapy_frame
+    from tb.lib.system import GuestSpec, SystemRig
+    from tb.lib.traffic import scapy_frame
 
     task = JOB["tasks"][point]
     rng = point_rng(task)

@@ -7,7 +7,7 @@
    model finds too long for its owner's group is that queue's ``too_long_for_group`` drop).
 2. Per-owner order is kept.
 3. Each completion equals the reference model's (model.nic_model, fed with the reference
-   parser tb.parse_ref) for that owner's next frame, phase aside.
+   parser tb.lib.parse_ref) for that owner's next frame, phase aside.
 4. At each completion every predicted byte is in memory at its stream position; the DMA
    write tracker (model.tracker) separately flags any write outside posted buffers.
 5. Checked as writes land: a completion record lands only after every byte it reports,
@@ -29,7 +29,7 @@ from model.parse_meta import Meta
 from model.records import DropReason, RxCompletion, RxDescriptor
 from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import RxDone
-from tb.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
+from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 
 CPL_BYTES = RxCompletion.size()
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """cocotb side of `make sim`: a scenario on splitrx_top, every frame checked by the
-scoreboard (tb.scoreboard), figures written to the JSON file named by SPLITRX_REPORT
+scoreboard (tb.lib.scoreboard), figures written to the JSON file named by SPLITRX_REPORT
 (tb/sim.py prints them)."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from model.virtio import (
 )
 from sw.guest_virtio import RxFrame
 from sw.vhost import DEFAULT_FEATURES
-from tb.scoreboard import ScoreboardMismatch
+from tb.lib.scoreboard import ScoreboardMismatch
+from tb.lib.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig, XskSpec, spread_rss
+from tb.lib.traffic import mutate, scapy_frame
 from tb.sim_scenarios import SCENARIOS
-from tb.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig, XskSpec, spread_rss
-from tb.traffic import mutate, scapy_frame
 
 USER_CLK_NS = 4.0
 MAX_WIRE_FRAME = 9026  # the MAC's limit with FCS (9018 B jumbo + two VLAN tags)
