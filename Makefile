@@ -12,7 +12,8 @@ ARGS ?=
 # cocotb's runner reads WAVES itself and would add tracing to builds cached as untraced.
 unexport WAVES
 
-.PHONY: help sim test test-long lint regs clean clean-venv toolchain waves bench
+.PHONY: help sim test test-long lint regs clean clean-venv toolchain waves bench guest-deps \
+	guest-image
 
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
@@ -21,6 +22,9 @@ help:
 	@echo "                         split-xsk|four-guests-host"
 	@echo "                PCAP=in.pcap replays a capture; PCAP_OUT=dir per-owner captures"
 	@echo "                DUMP=dir guest RAM images + manifest.json; SIM_ARGS='--frames N'"
+	@echo "make guest-deps Debian packages for the real Linux guest: qemu-system-x86, busybox-static,"
+	@echo "                cpio (needs root; quick when installed)"
+	@echo "make guest-image  the guest's kernel, virtio modules, initramfs in build/guest (docs/guest.md)"
 	@echo "make waves      open the last WAVES=1 trace in GTKWave, signals grouped per stage"
 	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests (CI runs this)"
 	@echo "make test-long  also the long scenarios marked 'slow'"
@@ -43,6 +47,12 @@ sim: toolchain
 	$(PY) -m tb.sim $(if $(filter-out 0,$(WAVES)),--waves) $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		$(if $(PCAP),--pcap $(PCAP)) $(if $(PCAP_OUT),--pcap-out $(PCAP_OUT)) \
 		$(if $(DUMP),--dump $(DUMP)) $(SIM_ARGS)
+
+guest-deps:
+	@$(PYTHON) -m tools.guest_image --deps
+
+guest-image:
+	@$(PYTHON) -m tools.guest_image
 
 waves: $(STAMP)
 	@$(PY) -m tools.waves
