@@ -74,6 +74,7 @@ module async_fifo #(
     logic [PTR_W-1:0] wr_bin_d;
     logic [PTR_W-1:0] wr_gray_q;     // registered gray copy: the only thing that crosses
     logic [PTR_W-1:0] rd_gray_s;     // read pointer synchronized into s_clk
+    logic [PTR_W-1:0] rd_gray_q;     // read pointer in gray code (m_clk register, read side)
     logic [PTR_W-1:0] s_level_q;
     logic [PTR_W-1:0] s_level_d;
     logic             full_q;
@@ -125,7 +126,6 @@ module async_fifo #(
     // ------------------------------------------------------------------- read side (m_clk)
     logic [PTR_W-1:0]  rd_bin_q;     // words taken from the memory, mod 2*DEPTH
     logic [PTR_W-1:0]  rd_bin_d;
-    logic [PTR_W-1:0]  rd_gray_q;
     logic [PTR_W-1:0]  wr_gray_m;    // write pointer synchronized into m_clk
     logic [DATA_W-1:0] out_data_q;
     logic              out_valid_q;

@@ -211,7 +211,7 @@ module rss_toeplitz #(
             S_HASH: begin
                 acc_d   = acc_q ^ chunk_hash(tuple_q[TUPLE_W-1 -: CHUNK_W],
                                              key_q[KEY_W-1 -: WIN_W]);
-                tuple_d = tuple_q << CHUNK_W;
+                tuple_d = TUPLE_W'({tuple_q, CHUNK_W'(0)});  // << CHUNK_W (may equal TUPLE_W)
                 key_d   = key_q << CHUNK_W;
                 left_d  = left_q - 1'b1;
                 if (left_q == CNT_W'(1)) begin

@@ -609,6 +609,9 @@ module splitrx_core #(
     end
 
     // ---------------------------------------------------------------- counters
+    // MSI-X counters and error, driven by u_msix below.
+    logic [63:0] msix_drop_count, msix_msg_count;
+    logic        msix_bad_vector;
     // 64-bit totals; reading a counter's LO word latches its HI word.
     logic [63:0] dma_drop_q [NUM_REASONS];
     logic [63:0] drop_total [NUM_REASONS];
@@ -718,8 +721,6 @@ module splitrx_core #(
     logic [AXIS_PCIE_W/32-1:0] msix_req_tkeep;
     logic                      msix_req_tvalid, msix_req_tready, msix_req_tlast;
     logic [splitrx_pcie_pkg::REQ_HDR_W-1:0] msix_req_tuser;
-    logic [63:0] msix_drop_count, msix_msg_count;
-    logic        msix_bad_vector;
 
     msix #(
         .VECTORS(MSIX_VECTORS),

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """`make lint`: verilator --lint-only -Wall on every RTL module (rtl/, and the simulation-only
-tops in tb/rtl/) as its own top (waivers only in rtl/lint.vlt), generated files current, ruff
-on the Python, mypy on model/ and sw/."""
+tops in tb/rtl/) as its own top (waivers only in rtl/lint.vlt), strict slang elaboration of the
+design tops (tools.elab), generated files current, ruff on the Python, mypy on model/ and sw/."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tb.runner.build import RTL, RTL_PACKAGES, ToolchainError, ensure_toolchain
+from tools.elab import STRICT_TOPS
 from tools.gen import stale
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +48,9 @@ def main() -> int:
         print(f"splitrx: toolchain: {exc}", file=sys.stderr)
         return 1
     failures = lint_rtl()
+    strict = subprocess.run([sys.executable, "-m", "tools.elab", *STRICT_TOPS], cwd=REPO)
+    if strict.returncode != 0:
+        failures.append("slang elaboration")
     bad = stale()
     for p in bad:
         print(f"stale generated file: {p.relative_to(REPO)} (run 'make regs')", file=sys.stderr)
