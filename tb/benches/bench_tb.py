@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""cocotb side of `make bench` (tb/bench.py plans the runs and writes the report).
+"""cocotb side of `make bench` (tb/bench/ plans the runs and writes the report).
 
 ``core_points`` runs a list of measurement points on splitrx_core: frames of one size (or
 IMIX) driven into the MAC-side stream on a schedule (10 GbE line rate, far apart, or back to
@@ -43,7 +43,7 @@ from model import regmap
 from model.records import DescFlags, PlacementMode, RxDescriptor
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.nic_driver import NicDriver, RxDone, RxQueue
-from tb.bench import (
+from tb.bench.plan import (
     BUF_BYTES,
     DATA_OFFSET,
     DRAIN_NS,

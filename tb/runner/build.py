@@ -253,7 +253,8 @@ def run(
 ) -> Path:
     """Run cocotb ``test_module`` against build ``b``; fail unless at least one test ran
     and none failed. Returns the results file."""
-    from cocotb_tools.runner import Verilator, get_results
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import Verilator
 
     class _Runner(Verilator):
         # cocotb 2.1's runner copies os.environ over extra_env, so SPLITRX_SEED=N in the
