@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Transaction-level reference model of one RX queue of the DMA engine: the scoreboard's
-predictor. Written from ``docs/dma.md`` (the placement rules) and ``DESIGN.md``, not from
+predictor. Written from ``docs/dma.md`` (the placement rules) and ``docs/design.md``, not from
 the RTL; ``model/fake_nic.py`` applies it to host memory behind BAR0.
 
 ``predict_frame(cfg, state, ring, frame, meta, rss)`` says what one frame (FCS stripped) steered

@@ -38,7 +38,7 @@ class DropReason(enum.IntEnum):
 
 
 class PlacementMode(enum.IntEnum):
-    """Per-queue placement (DESIGN.md, 'Placement modes')."""
+    """Per-queue placement (docs/design.md, 'Placement modes')."""
 
     FULL = 0
     SPLIT_HOLE = 1

@@ -250,7 +250,7 @@ class HeaderBuffers:
 def net_hdr_flags(c: RxCompletion, features: int) -> int:
     """virtio_net_hdr flags for a completion: DATA_VALID only when the guest negotiated
     VIRTIO_NET_F_GUEST_CSUM, the NIC verified the TCP/UDP checksum good and, for IPv4, the
-    header checksum good too (DESIGN.md)."""
+    header checksum good too (docs/design.md, "What a completion says")."""
     if not has_feature(features, VIRTIO_NET_F_GUEST_CSUM):
         return 0
     if c.l4_csum is not CsumStatus.GOOD:

@@ -29,7 +29,7 @@ offset`` where the frame starts inside the buffer (the queue's DATA_OFFSET; in S
 below), ``u16 flags`` (``model.records.CplFlags`` of the NIC completion). The frame is at
 UMEM ``addr + offset``.
 
-SPLIT (DESIGN.md's classic split for user-space ring owners): every descriptor also carries
+SPLIT (docs/design.md's classic split for user-space ring owners): every descriptor also carries
 a kernel header buffer (``sw.vhost.HeaderBuffers``: host memory, never the app's, mapped
 write-only for the device; ``hdr_buf_size`` bytes, at most DATA_OFFSET, default DATA_OFFSET;
 tracker owner ``xsk-hdr:<owner>``). With ``CplFlags.SPLIT`` the NIC put the ``hdr_len``

@@ -55,7 +55,7 @@ PINNED_OWNERS: tuple[dict[str, Any], ...] = (
 )  # fmt: skip
 FULL_STACK_COST = 4.0  # a full-stack system run costs about this many core points per sim ns
 
-# -- targets (../shared/DESIGN.md, "Performance") ---------------------------------------------
+# -- targets (docs/design.md, "Performance targets") ----------------------------------------
 
 TARGET_IDLE_LATENCY_NS = 1000.0
 TARGET_NON_DATA_PER_FRAME = 0.5

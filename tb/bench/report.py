@@ -276,7 +276,7 @@ def markdown(rep: Report) -> str:
         "## Host copy bytes per frame",
         "",
         "What host software writes per frame after the NIC placed it, from the placement "
-        "rules (docs/dma.md, DESIGN.md) and the header lengths in the completions: FULL — the "
+        "rules (docs/dma.md, docs/design.md) and the header lengths in the completions: FULL — the "
         "virtio_net_hdr only; SPLIT_HOLE — the net header and the header copied from the "
         "header buffer into the hole; SPLIT — nothing (header and payload go to their owner "
         "separately). Full copy, for comparison: a copying backend writes net header + the "

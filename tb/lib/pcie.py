@@ -4,7 +4,7 @@ wired to a splitrx top, with host memory behind an IOMMU.
 
 The stock root complex drops a device write that matches no memory region with only a log
 line, and answers reads inline, holding the whole root complex for the read's latency
-(../shared/TOOLCHAIN.md). Here both are replaced (``HostPort``): every device access goes
+(cocotbext-pcie 0.2.16). Here both are replaced (``HostPort``): every device access goes
 through the IOMMU domain of the device into ``model.hostmem.HostMemory``; every write is
 recorded; a write or read the IOMMU refuses, or one that crosses a 4 KiB page, is a recorded
 fault (and a refused read gets an Unsupported Request completion), so a test fails instead

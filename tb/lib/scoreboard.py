@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The system scoreboard: the five checks of DESIGN.md for every frame on the wire.
+"""The system scoreboard: the five checks of docs/design.md for every frame on the wire.
 
 1. Each frame reaches exactly the owner the steering model names (its queue under RSS from
    model.rss for broadcast, multicast and promiscuous unicast), byte for byte as the owner's
