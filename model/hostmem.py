@@ -3,17 +3,22 @@
 
 ``HostMemory`` is sparse: 4 KiB pages (bytearrays) are created on first write, and bytes
 never written read as zero. Bulk reads and writes work page by page with slices, so a
-simulator can move whole frames through it cheaply. ``GuestRam`` is one guest's RAM: a
-contiguous range of host memory, addressed with guest-physical addresses.
+simulator can move whole frames through it cheaply. A page-aligned range can instead be
+*backed* by memory from outside (``back``): a writable buffer such as the ``mmap`` of a real
+guest's RAM, whose 4 KiB slices become the range's pages, so a write to that range lands in
+the buffer itself with no copy between. ``GuestRam`` is one guest's RAM: a contiguous range
+of host memory, addressed with guest-physical addresses; ``GuestRamMap`` is a guest's RAM in
+several such ranges (QEMU's regions, with holes between them).
 
-Both satisfy ``Memory`` (``read(addr, n) -> bytes``, ``write(addr, data)``), the interface
-the virtio rings and the drivers use, so a ring lives in guest-physical or host-physical
-addresses alike.
+All three satisfy ``Memory`` (``read(addr, n) -> bytes``, ``write(addr, data)``), the
+interface the virtio rings and the drivers use, so a ring lives in guest-physical or
+host-physical addresses alike; ``GuestRam`` and ``GuestRamMap`` also satisfy ``GuestMemory``,
+what the vhost backend and the page constructor need of a guest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol, TypeAlias
 
 PAGE_SHIFT = 12
@@ -32,6 +37,18 @@ class Memory(Protocol):
     def read(self, addr: int, n: int) -> bytes: ...
 
     def write(self, addr: int, data: Buffer) -> None: ...
+
+
+class GuestMemory(Memory, Protocol):
+    """A guest's RAM in guest-physical addresses, as the vhost backend and the page
+    constructor see it: range checks, translation to one contiguous host range, access."""
+
+    @property
+    def name(self) -> str: ...
+
+    def contains(self, gpa: int, length: int = 1) -> bool: ...
+
+    def to_host(self, gpa: int, length: int = 1) -> int: ...
 
 
 class MemoryAccessError(Exception):
@@ -67,7 +84,8 @@ class HostMemory:
         if size <= 0:
             raise ValueError("memory size must be positive")
         self.size = size
-        self._pages: dict[int, bytearray] = {}
+        self._pages: dict[int, bytearray | memoryview] = {}
+        self._backed: dict[int, tuple[int, memoryview]] = {}  # base -> (size, whole view)
         self._next_free = alloc_base
         self.regions: list[tuple[int, int, str]] = []  # (base, size, name) from alloc()
 
@@ -97,6 +115,52 @@ class HostMemory:
                 )
         self.regions.append((base, size, name))
         self._next_free = max(self._next_free, base + size)
+
+    # -- outside memory -----------------------------------------------------------------------
+
+    def back(self, base: int, buf: Buffer) -> None:
+        """Let the writable buffer ``buf`` (a multiple of 4 KiB, e.g. an ``mmap``) be the
+        bytes of ``[base, base + len(buf))``: reads and writes of that range are reads and
+        writes of ``buf``. The range must be page aligned and hold no page yet."""
+        view = memoryview(buf)
+        if view.readonly:
+            raise ValueError("backing memory must be writable")
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
+        size = len(view)
+        if base & PAGE_MASK or size <= 0 or size & PAGE_MASK:
+            view.release()
+            raise ValueError(
+                f"backing [{base:#x}, +{size:#x}) is not whole 4 KiB pages at a page boundary"
+            )
+        self._check(base, size)
+        first = base >> PAGE_SHIFT
+        count = size >> PAGE_SHIFT
+        if any(first + i in self._pages for i in range(count)):
+            view.release()
+            raise ValueError(f"[{base:#x}, +{size:#x}) already holds pages")
+        for i in range(count):
+            self._pages[first + i] = view[i << PAGE_SHIFT : (i + 1) << PAGE_SHIFT]
+        self._backed[base] = (size, view)
+
+    def unback(self, base: int) -> None:
+        """Forget the backing given at ``base``: its pages read as zero again, and every
+        view of the buffer is released (so an ``mmap`` can be closed)."""
+        try:
+            size, view = self._backed.pop(base)
+        except KeyError:
+            raise ValueError(f"no backing at {base:#x}") from None
+        first = base >> PAGE_SHIFT
+        for i in range(size >> PAGE_SHIFT):
+            page = self._pages.pop(first + i)
+            assert isinstance(page, memoryview)
+            page.release()
+        view.release()
+
+    @property
+    def backed(self) -> list[tuple[int, int]]:
+        """(base, size) of every backed range."""
+        return sorted((b, n) for b, (n, _) in self._backed.items())
 
     # -- access -----------------------------------------------------------------------------
 
@@ -177,7 +241,7 @@ class HostMemory:
 
     @property
     def pages_backed(self) -> int:
-        """Pages that hold data (written at least once)."""
+        """Pages that hold data (written at least once, or backed by outside memory)."""
         return len(self._pages)
 
 
@@ -256,3 +320,54 @@ class GuestRam:
             raise MemoryError(f"{self.name}: cannot allocate {size:#x} bytes at {base:#x}")
         self._next_free = base + size
         return base
+
+
+class GuestRamMap:
+    """A guest's RAM in several ``GuestRam`` ranges (``regions``, disjoint in guest-physical
+    addresses), as QEMU's memory table describes it. An access or a buffer must lie within
+    one region: a range across a hole, or across two regions, is refused like one outside
+    the RAM (two regions adjacent in guest-physical addresses need not be adjacent in host
+    memory)."""
+
+    def __init__(self, regions: Sequence[GuestRam], name: str = "guest") -> None:
+        if not regions:
+            raise ValueError(f"{name}: no memory region")
+        ordered = sorted(regions, key=lambda r: r.guest_base)
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if b.guest_base < a.guest_base + a.size:
+                raise ValueError(f"{name}: regions {a} and {b} overlap")
+        self.regions = tuple(ordered)
+        self.name = name
+        self.size = sum(r.size for r in ordered)
+
+    def __repr__(self) -> str:
+        return f"GuestRamMap({self.name!r}, {list(self.regions)})"
+
+    def region_of(self, gpa: int, length: int = 1) -> GuestRam | None:
+        """The region holding all of ``[gpa, gpa + length)``, if one does."""
+        for r in self.regions:
+            if r.contains(gpa, length):
+                return r
+        return None
+
+    def contains(self, gpa: int, length: int = 1) -> bool:
+        return self.region_of(gpa, length) is not None
+
+    def _region(self, gpa: int, length: int) -> GuestRam:
+        r = self.region_of(gpa, length)
+        if r is None:
+            spans = ", ".join(f"[{x.guest_base:#x}, +{x.size:#x})" for x in self.regions)
+            raise GuestAddressError(
+                f"{self.name}: guest range [{gpa:#x}, +{length:#x}) not inside one of its "
+                f"regions {spans}"
+            )
+        return r
+
+    def to_host(self, gpa: int, length: int = 1) -> int:
+        return self._region(gpa, length).to_host(gpa, length)
+
+    def read(self, addr: int, n: int) -> bytes:
+        return self._region(addr, n).read(addr, n)
+
+    def write(self, addr: int, data: Buffer) -> None:
+        self._region(addr, len(data)).write(addr, data)

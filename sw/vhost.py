@@ -67,7 +67,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
-from model.hostmem import PAGE_SIZE, GuestRam, HostMemory, align_up
+from model.hostmem import PAGE_SIZE, GuestMemory, HostMemory, align_up
 from model.iommu import Domain, Perm
 from model.records import (
     CplFlags,
@@ -264,7 +264,11 @@ class VhostNetRx:
     """The backend of one guest RX virtqueue (``layout`` in ``ram``, guest-physical),
     feeding ``queue`` with buffers handed over by ``pool`` on behalf of ``owner`` (already
     registered with its quota). ``notify`` is the guest's interrupt; ``vring_base`` the
-    avail index to start from (0 for a new ring).
+    avail index to start from (0 for a new ring). ``ram`` is the model guest's ``GuestRam``
+    or, for a real guest behind vhost-user (``sw.vhost_user``), the ``GuestRamMap`` of its
+    memory table: this class is the same for both. ``on_frame(frame, completion)`` sees
+    each delivered frame as the guest will read it (the stream after the net header), before
+    its used entries are published.
 
     The queue's placement settings must suit ``features`` (``vhost_queue_settings``):
     DATA_OFFSET 12, mode FULL or SPLIT_HOLE, mergeable iff VIRTIO_NET_F_MRG_RXBUF. A chain
@@ -280,7 +284,7 @@ class VhostNetRx:
         queue: RxQueue,
         pool: PagePool,
         owner: str,
-        ram: GuestRam,
+        ram: GuestMemory,
         layout: SplitRingLayout,
         *,
         features: int = DEFAULT_FEATURES,
@@ -291,6 +295,7 @@ class VhostNetRx:
         vring_base: int = 0,
         hdr_buf_size: int = DEFAULT_HDR_BUF_SIZE,
         inspect_header: Callable[[bytes, RxCompletion], None] | None = None,
+        on_frame: Callable[[bytes, RxCompletion], None] | None = None,
     ) -> None:
         if not has_feature(features, VIRTIO_F_VERSION_1):
             raise ValueError("VIRTIO_F_VERSION_1 must be negotiated (12-byte net header)")
@@ -339,6 +344,7 @@ class VhostNetRx:
         self._kicked = False
         self._backlog = False  # last refill stopped with avail entries left
         self.inspect_header = inspect_header
+        self.on_frame = on_frame
         self.hdr_owner = f"vhost-hdr:{owner}"  # the host's header buffers, for the tracker
         self.hdr_bufs: HeaderBuffers | None = None
         if queue.mode == PlacementMode.SPLIT_HOLE:
@@ -548,6 +554,8 @@ class VhostNetRx:
             elif c.status == CplStatus.OK:
                 used += self._deliver(c, chains)
                 frames += 1
+                if self.on_frame is not None:
+                    self.on_frame(self._read_stream(chains, VIRTIO_NET_HDR_V1_SIZE, c.frame_len), c)
                 for inf in chains:
                     self._release(inf.descs[0].cookie)
             else:
@@ -644,6 +652,26 @@ class VhostNetRx:
                 if lo < hi:
                     self.ram.write(gpa + lo - start, data[lo - pos : hi - pos])
                 start += n
+
+    def _read_stream(self, bufs: Sequence[_InFlight], pos: int, n: int) -> bytes:
+        """``n`` bytes at stream position ``pos`` of the chains ``bufs``."""
+        end = pos + n
+        parts = []
+        start = 0
+        for b in bufs:
+            for gpa, length in b.segments:
+                lo, hi = max(pos, start), min(end, start + length)
+                if lo < hi:
+                    parts.append(self.ram.read(gpa + lo - start, hi - lo))
+                start += length
+        return b"".join(parts)
+
+    def stop(self, reason: str) -> None:
+        """Stopped from outside (the guest's front-end went away or broke its protocol):
+        from now on nothing is published to the guest, as in needs-reset; ``teardown``
+        still quiesces the NIC queue and unpins everything."""
+        self.needs_reset = True
+        self.needs_reset_reason = reason
 
     # -- teardown ---------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from model.hostmem import (
     POISON_BYTE,
     GuestAddressError,
     GuestRam,
+    GuestRamMap,
     HostMemory,
     MemoryAccessError,
     pages_spanned,
@@ -142,3 +145,56 @@ def test_guest_alloc_stays_inside_ram() -> None:
     assert b % 64 == 0 and b >= a + 100
     with pytest.raises(MemoryError):
         g.alloc(PAGE_SIZE)
+
+
+# -- memory from outside (a real guest's RAM) ------------------------------------------------
+
+
+def test_backed_range_reads_and_writes_the_outside_buffer_itself() -> None:
+    mem = HostMemory()
+    buf = mmap.mmap(-1, 3 * PAGE_SIZE)
+    base = mem.alloc(3 * PAGE_SIZE)
+    mem.back(base, buf)
+    mem.write(base + PAGE_SIZE - 3, b"across pages")  # a write lands in the buffer
+    assert buf[PAGE_SIZE - 3 : PAGE_SIZE + 9] == b"across pages"
+    buf[2 * PAGE_SIZE : 2 * PAGE_SIZE + 4] = b"back"  # and the buffer's bytes are the memory
+    assert mem.read(base + 2 * PAGE_SIZE, 4) == b"back"
+    assert mem.read(base + PAGE_SIZE - 3, 12) == b"across pages"
+    assert mem.backed == [(base, 3 * PAGE_SIZE)]
+    mem.unback(base)
+    assert mem.read(base, 8) == bytes(8) and mem.backed == []
+    buf.close()  # every view was released: the mapping can go
+
+
+def test_backing_refuses_partial_pages_used_ranges_and_read_only_buffers() -> None:
+    mem = HostMemory()
+    with pytest.raises(ValueError, match="whole 4 KiB pages"):
+        mem.back(0x1000, bytearray(100))
+    with pytest.raises(ValueError, match="whole 4 KiB pages"):
+        mem.back(0x1800, bytearray(PAGE_SIZE))
+    mem.write(0x5000, b"x")
+    with pytest.raises(ValueError, match="already holds pages"):
+        mem.back(0x4000, bytearray(2 * PAGE_SIZE))
+    with pytest.raises(ValueError, match="writable"):
+        mem.back(0x8000, bytes(PAGE_SIZE))
+    with pytest.raises(ValueError, match="no backing"):
+        mem.unback(0x8000)
+
+
+def test_guest_ram_map_translates_per_region_and_refuses_holes_and_crossings() -> None:
+    mem = HostMemory()
+    low = GuestRam(mem, 0xA0000, name="low")
+    high = GuestRam(mem, 0x100000, name="high", guest_base=0xC0000)
+    ram = GuestRamMap([high, low], name="qemu")
+    assert ram.regions == (low, high)
+    assert ram.to_host(0x1000, 16) == low.host_base + 0x1000
+    assert ram.to_host(0xC0010, 16) == high.host_base + 0x10
+    ram.write(0xC0000, b"hi")
+    assert high.read(0xC0000, 2) == b"hi"
+    assert ram.contains(0x9F000, 0x1000) and not ram.contains(0x9F000, 0x1001)
+    for gpa, n in ((0xB0000, 4), (0x9FFFC, 8), (0x1C0000, 1)):  # hole, crossing, beyond
+        assert not ram.contains(gpa, n)
+        with pytest.raises(GuestAddressError, match="not inside one of its regions"):
+            ram.read(gpa, n)
+    with pytest.raises(ValueError, match="overlap"):
+        GuestRamMap([low, GuestRam(mem, 0x2000, guest_base=0x9F000)])
