@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""A small vhost-user front-end of our own, for tests: it speaks the protocol as
-docs/interop/vhost-user.rst defines it (and in the order QEMU 7.2 sends it, see
-../shared/TOOLCHAIN.md), owns a "guest" whose RAM is a memfd laid out as QEMU lays out a
-PC's (region 0 below 640 KiB, region 1 from 768 KiB, both mapped from the same memfd), and
-drives the guest's virtqueues with the model virtio-net driver (sw.guest_virtio) on its own
-mapping of that memfd. Nothing here shares memory with the back-end except through the fd."""
+"""A small vhost-user front-end of our own, for tests: it speaks the protocol as QEMU's
+docs/interop/vhost-user.rst defines it, in the order QEMU 7.2 sends it (docs/guest.md); owns
+a "guest" whose RAM is a memfd laid out as QEMU lays out a PC's (region 0 below 640 KiB,
+region 1 from 768 KiB, both mapped from the same memfd); and drives the guest's virtqueues
+with the model virtio-net driver (sw.guest_virtio) on its own mapping of that memfd. Nothing
+here shares memory with the back-end except through the fd."""
 
 from __future__ import annotations
 
