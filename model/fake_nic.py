@@ -11,7 +11,6 @@ from model import regmap
 from model.hostmem import Buffer, HostMemory
 from model.iommu import Domain, IommuFault
 from model.nic_model import (
-    DESC_BYTES,
     Prediction,
     QueueConfig,
     QueueState,
@@ -19,6 +18,7 @@ from model.nic_model import (
 )
 from model.parse_meta import Meta
 from model.records import (
+    DESC_BYTES,
     CplFlags,
     DropReason,
     PlacementMode,

@@ -46,6 +46,10 @@ from model.hostmem import Buffer
 from model.iommu import IommuFault
 from model.parse_meta import Meta
 from model.records import (
+    CPL_BYTES,
+    DESC_BYTES,
+    INDEX_MASK,
+    MAX_RING_LOG2,
     CplFlags,
     CplStatus,
     DescFlags,
@@ -55,13 +59,10 @@ from model.records import (
     RxCompletion,
     RxDescriptor,
     SplitLevel,
+    ring_phase,
 )
 from model.rss import RSS_RESET, RssConfig
 
-DESC_BYTES = RxDescriptor.size()
-CPL_BYTES = RxCompletion.size()
-INDEX_MASK = 0xFFFF  # descriptor/completion indices are free-running 16-bit counts
-MAX_RING_LOG2 = 15
 RING_ALIGN = 32
 #: Descriptors a frame may use at most (the per-queue descriptor cache).
 DESC_CACHE: int = regmap.CAP_QUEUES.fields["desc_cache"].reset
@@ -70,15 +71,11 @@ DESC_CACHE: int = regmap.CAP_QUEUES.fields["desc_cache"].reset
 QueueErrorCode = QueueError
 
 
-def ring_phase(index: int, size_log2: int) -> int:
-    """Phase bit of the completion written at free-running index ``index``: 1 on the first
-    lap of the ring, flipping each lap."""
-    return ((index & INDEX_MASK) >> size_log2 & 1) ^ 1
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QueueConfig:
-    """What the host programmed into one RXQ (addresses are bus addresses, i.e. IOVAs)."""
+    """What the host programmed into one RXQ (addresses are bus addresses, i.e. IOVAs).
+    Built by keyword only, from the registers (``model.fake_nic``) or from the driver's
+    queue (``tb.lib.coredma.cfg_of``)."""
 
     desc_base: int
     desc_size_log2: int

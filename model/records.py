@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Self
 
+from model import regmap
+
 # --------------------------------------------------------------------------------------------
 # Enumerations
 # --------------------------------------------------------------------------------------------
@@ -152,9 +154,12 @@ class Record:
     SV_NAME: ClassVar[str]
     DOC: ClassVar[str]
 
+    OFFSETS: ClassVar[dict[str, int]]  # byte offset of each field
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.STRUCT = struct.Struct("<" + "".join(code for _, code, _ in cls.LAYOUT))
+        cls.OFFSETS = {f.name: f.offset for f in cls.field_layouts()}
 
     @classmethod
     def size(cls) -> int:
@@ -265,6 +270,14 @@ class RxCompletion(Record):
     rss_type: int
     phase: int
 
+    PHASE_MASK: ClassVar[int] = 0x01  # the phase bit in the byte ``phase``
+
+    @classmethod
+    def phase_of(cls, raw: bytes | bytearray | memoryview) -> int:
+        """The phase bit of a packed record, read without unpacking the rest (a driver
+        polls on it)."""
+        return raw[cls.OFFSETS["phase"]] & cls.PHASE_MASK
+
     @property
     def ipv4_csum(self) -> CsumStatus:
         return CsumStatus(self.csum_status & 0x3)
@@ -275,6 +288,24 @@ class RxCompletion(Record):
 
 
 RECORDS: tuple[type[Record], ...] = (RxDescriptor, RxCompletion)
+
+# -- ring geometry: one definition each -------------------------------------------------------
+
+DESC_BYTES = RxDescriptor.size()
+CPL_BYTES = RxCompletion.size()
+# Ring indices (DESC_TAIL, DESC_HEAD, CPL_HEAD, CPL_TAIL) are free-running counts as wide as
+# their register fields; a ring holds at most half of that, so full and empty differ.
+INDEX_BITS = regmap.RXQ.regs["DESC_TAIL"].fields["index"].width
+INDEX_MASK = (1 << INDEX_BITS) - 1
+MAX_RING_LOG2 = INDEX_BITS - 1
+
+
+def ring_phase(index: int, size_log2: int) -> int:
+    """Phase bit of the completion written at free-running index ``index`` of a ring of
+    ``2**size_log2`` entries: 1 on the first lap of the ring, flipping each lap."""
+    return ((index & INDEX_MASK) >> size_log2 & 1) ^ 1
+
+
 ENUMS: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = (
     DropReason,
     PlacementMode,

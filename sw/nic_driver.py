@@ -43,6 +43,10 @@ from model import regmap
 from model.hostmem import PAGE_SIZE, HostMemory, align_up
 from model.iommu import Domain, Perm
 from model.records import (
+    CPL_BYTES,
+    DESC_BYTES,
+    INDEX_MASK,
+    MAX_RING_LOG2,
     DescFlags,
     DropReason,
     PlacementMode,
@@ -50,12 +54,10 @@ from model.records import (
     RxCompletion,
     RxDescriptor,
     SplitLevel,
+    ring_phase,
 )
 
-DESC_BYTES = RxDescriptor.size()
-CPL_BYTES = RxCompletion.size()
-INDEX_MASK = 0xFFFF
-MAX_RING_ENTRIES = 1 << 15  # DESC_SIZE / CPL_SIZE log2 is at most 15
+MAX_RING_ENTRIES = 1 << MAX_RING_LOG2
 SUPPORTED_MAJOR = 0  # register-map major version this driver speaks
 
 
@@ -663,7 +665,7 @@ class RxQueue:
 
     @property
     def expected_phase(self) -> int:
-        return ((self.cpl_head >> self.cpl_log2) & 1) ^ 1
+        return ring_phase(self.cpl_head, self.cpl_log2)
 
     async def post(self, descs: Sequence[RxDescriptor]) -> None:
         """Write ``descs`` at the tail and ring the doorbell once. Refuses (``QueueFull``,
@@ -704,7 +706,7 @@ class RxQueue:
             taken = 0
             for k in range(run):
                 rec = raw[k * CPL_BYTES : (k + 1) * CPL_BYTES]
-                if rec[-1] & 1 != phase:
+                if RxCompletion.phase_of(rec) != phase:
                     break
                 out.append(self._consume(RxCompletion.unpack(rec)))
                 taken += 1

@@ -20,9 +20,11 @@ from model import regmap
 from model.fake_nic import FakeNic
 from model.hostmem import PAGE_SIZE, HostMemory
 from model.iommu import Domain, Iommu, IommuFault, Perm
-from model.nic_model import CPL_BYTES, DESC_BYTES, FrameWaits, QueueState, ring_phase
+from model.nic_model import FrameWaits, QueueState
 from model.parse_meta import Meta
 from model.records import (
+    CPL_BYTES,
+    DESC_BYTES,
     CplFlags,
     CplStatus,
     DescFlags,
@@ -35,6 +37,7 @@ from model.records import (
     RxCompletion,
     RxDescriptor,
     SplitLevel,
+    ring_phase,
 )
 from model.rss import INDIRECTION_ENTRIES, MS_VERIFICATION_KEY, RSS_RESET, RssConfig
 from model.steer import EMPTY, steer_frame

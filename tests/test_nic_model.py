@@ -25,8 +25,6 @@ from model.fake_nic import FakeNic, MmioError
 from model.hostmem import PAGE_SIZE, HostMemory
 from model.iommu import Iommu, Perm
 from model.nic_model import (
-    CPL_BYTES,
-    DESC_BYTES,
     DESC_CACHE,
     DescriptorReadError,
     FrameWaits,
@@ -35,10 +33,11 @@ from model.nic_model import (
     QueueErrorCode,
     QueueState,
     predict_frame,
-    ring_phase,
 )
 from model.parse_meta import Meta
 from model.records import (
+    CPL_BYTES,
+    DESC_BYTES,
     CplFlags,
     CplStatus,
     CsumStatus,
@@ -52,6 +51,7 @@ from model.records import (
     RxCompletion,
     RxDescriptor,
     SplitLevel,
+    ring_phase,
 )
 from model.rss import MS_VERIFICATION_KEY, RSS_RESET, Flow, RssConfig, rss
 from model.steer import EMPTY, Entry, steer_frame
@@ -1011,7 +1011,9 @@ def rings(mem: HostMemory, io: Iommu) -> QueueConfig:
     cbase = mem.alloc(PAGE_SIZE)
     dom.map(dbase, dbase, PAGE_SIZE, Perm.READ)
     dom.map(cbase, cbase, PAGE_SIZE, Perm.WRITE)
-    return QueueConfig(dbase, 2, cbase, 3, 12)
+    return QueueConfig(
+        desc_base=dbase, desc_size_log2=2, cpl_base=cbase, cpl_size_log2=3, data_offset=12
+    )
 
 
 def test_fake_nic_places_scapy_frame_and_completion_in_host_memory() -> None:

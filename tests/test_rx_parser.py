@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tb.lib.parse_ref import DEFAULTS
 from tb.runner.build import Build, build, rtl_sources
 from tb.runner.groups import run_in_group
 
@@ -46,7 +47,11 @@ class Config:
 
 # Default build. Second build: the smallest header window and extension depth (overflow at
 # every layer) and a 2-entry record FIFO (the parse waits for room).
-DEFAULT = Config(max_hdr_bytes=256, max_ext_hdrs=4, meta_depth_frames=16)
+DEFAULT = Config(
+    max_hdr_bytes=DEFAULTS["MAX_HDR_BYTES"],
+    max_ext_hdrs=DEFAULTS["MAX_EXT_HDRS"],
+    meta_depth_frames=DEFAULTS["META_DEPTH_FRAMES"],
+)
 SMALL = Config(max_hdr_bytes=64, max_ext_hdrs=2, meta_depth_frames=2)
 
 ALL = [

@@ -7,6 +7,7 @@ mismatch it must report."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -15,11 +16,18 @@ from model.parse_meta import Meta
 from model.records import DescFlags, DropReason, PlacementMode, RxDescriptor
 from sw.nic_driver import RxDone
 from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tb.lib.scoreboard import Scoreboard, ScoreboardMismatch
+from tb.lib.scoreboard import (
+    CompletionMismatch,
+    Scoreboard,
+    ScoreboardMismatch,
+    match_completion,
+)
 from tb.lib.traffic import scapy_frame
 
-CFG = QueueConfig(0x10000, 4, 0x20000, 4, 12)
-SPLIT_CFG = QueueConfig(0x10000, 4, 0x20000, 4, 0, mode=PlacementMode.SPLIT)
+CFG = QueueConfig(
+    desc_base=0x10000, desc_size_log2=4, cpl_base=0x20000, cpl_size_log2=4, data_offset=12
+)
+SPLIT_CFG = replace(CFG, data_offset=0, mode=PlacementMode.SPLIT)
 
 
 class Memory:
@@ -159,3 +167,35 @@ def test_filtered_frames_must_be_counted_as_filtered() -> None:
     sb.wire(frames(1)[0])
     assert sb.finish({DropReason.FILTERED: 1}, {}) == []
     assert any("FILTERED" in p for p in sb.finish({DropReason.NO_BUFFER: 1}, {}))
+
+
+# -- the one completion matcher (Scoreboard.completion and tb.lib.coredma.check_delivery) ----
+
+
+def test_matcher_skips_frames_dropped_at_the_queue_only_when_they_may_drop() -> None:
+    mem = Memory()
+    fs = frames(4)
+    cands = [(f, reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS)) for f in fs]
+    done = nic_does(mem, fs[2])  # frames 0 and 1 were dropped at the queue
+    m = match_completion(CFG, done, cands, mem.read, may_drop=True)
+    assert m.skipped == 2 and m.want.completion == done.cpl
+    with pytest.raises(CompletionMismatch) as exc:
+        match_completion(CFG, done, cands, mem.read, may_drop=False)
+    assert exc.value.index == 0 and exc.value.what == "completion differs from the model"
+    with pytest.raises(CompletionMismatch, match="completion for no frame"):
+        match_completion(CFG, done, [], mem.read, may_drop=True)
+    with pytest.raises(CompletionMismatch, match="matches none of the 2 frames"):
+        match_completion(CFG, done, cands[:2], mem.read, may_drop=True)
+
+
+def test_matcher_names_the_frame_whose_completion_fits_but_bytes_do_not() -> None:
+    # a frame that may have been dropped is not skipped silently when its completion is
+    # the one written and only its bytes are wrong: that is the frame, misplaced
+    mem = Memory()
+    fs = frames(3)
+    cands = [(f, reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS)) for f in fs]
+    done = nic_does(mem, fs[1])
+    mem.write(done.descs[0].data_addr + 12 + 20, bytes([fs[1][20] ^ 1]))
+    with pytest.raises(CompletionMismatch) as exc:
+        match_completion(CFG, done, cands, mem.read, may_drop=True)
+    assert exc.value.index == 1 and "differ from the model's placement" in exc.value.what

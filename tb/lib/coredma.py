@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cocotb
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
@@ -20,7 +20,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 from model.hostmem import POISON_BYTE
-from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.nic_model import QueueConfig
 from model.parse_meta import Meta
 from model.records import DescFlags, RxDescriptor
 from model.rss import RSS_RESET, RssConfig
@@ -28,6 +28,7 @@ from sw.nic_driver import NicDriver, RxDone, RxQueue
 from tb.lib.common import deadline
 from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
 from tb.lib.pcie import PcieHarness
+from tb.lib.scoreboard import CompletionMismatch, match_completion
 
 GUARD = 16  # poison bytes checked on each side of every buffer
 CLK_NS = 4  # PCIe user clock, 250 MHz
@@ -80,17 +81,18 @@ def plain(h: PcieHarness, cookie: int, size: int = 2048) -> RxDescriptor:
 
 
 def cfg_of(q: RxQueue) -> QueueConfig:
+    """The model's view of the queue the driver opened (and enabled)."""
     return QueueConfig(
-        q.desc_base,
-        q.desc_log2,
-        q.cpl_base,
-        q.cpl_log2,
-        q.data_offset,
-        True,
-        q.mode,
-        q.split_level,
-        q.mergeable,
-        q.drop_when_empty,
+        desc_base=q.desc_base,
+        desc_size_log2=q.desc_log2,
+        cpl_base=q.cpl_base,
+        cpl_size_log2=q.cpl_log2,
+        data_offset=q.data_offset,
+        enabled=True,
+        mode=q.mode,
+        split_level=q.split_level,
+        mergeable=q.mergeable,
+        drop_when_empty=q.drop_when_empty,
     )
 
 
@@ -286,22 +288,15 @@ def check_delivery(
     """The completion and the bytes in memory are the model's for the owner's next frame
     (``exact``), or for one of its next frames (an owner whose frames may drop), on a NIC
     with RSS settings ``rss`` (default: as out of reset)."""
-    while o.matched < len(o.frames):
-        frame, meta = o.frames[o.matched], o.meta(o.matched)
-        o.matched += 1
-        st = QueueState(desc_tail=len(r.descs))
-        want = predict_frame(cfg_of(o.q), st, r.descs, frame, meta, rss)
-        # (a frame the completion's descriptors cannot hold is not the one it is for)
-        ok = (
-            want.completion is not None
-            and r.cpl == replace(want.completion, phase=r.cpl.phase)
-            and all(h.mem.read(addr, len(data)) == data for addr, data in want.data_writes)
-        )
-        if ok:
-            return
-        o.skipped.append(o.matched - 1)
-        assert not exact, f"queue {o.q.index} frame {o.matched - 1}: {r.cpl} vs {want.completion}"
-    raise AssertionError(f"queue {o.q.index}: completion {r.cpl} matches none of its frames")
+    start = o.matched
+    frames = ((o.frames[k], o.meta(k)) for k in range(start, len(o.frames)))
+    try:
+        m = match_completion(cfg_of(o.q), r, frames, h.mem.read, rss, may_drop=not exact)
+    except CompletionMismatch as x:
+        at = "" if x.index is None else f" frame {start + x.index}"
+        raise AssertionError(f"queue {o.q.index}{at}: {x}") from None
+    o.skipped += range(start, start + m.skipped)
+    o.matched = start + m.skipped + 1
 
 
 async def line_rate_run(

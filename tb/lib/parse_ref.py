@@ -3,12 +3,15 @@
 scapy's field decoding, the parse rules documented in rtl/rx_parser.sv, and an independent
 one's-complement checksum implementation. Used as the oracle by the parser's own tests and
 by the system scoreboard for the fields completions carry. Nothing here is derived from the
-RTL."""
+RTL's behaviour; only the parser's parameter defaults (its configuration) are read from
+rtl/rx_parser.sv, where splitrx_core takes them."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
+from pathlib import Path
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import (
@@ -30,9 +33,27 @@ EXT_CLASSES: dict[int, type[Packet]] = {
     44: IPv6ExtHdrFragment,
     60: IPv6ExtHdrDestOpt,
 }
-# rx_parser defaults (splitrx_core instantiates it with them)
-MAX_HDR_BYTES = 256
-MAX_EXT_HDRS = 4
+RX_PARSER_SV = Path(__file__).resolve().parents[2] / "rtl" / "rx_parser.sv"
+PARAMETERS = ("MAX_HDR_BYTES", "MAX_EXT_HDRS", "META_DEPTH_FRAMES")
+
+
+def parameter_defaults(path: Path = RX_PARSER_SV) -> dict[str, int]:
+    """The whole-number defaults of rx_parser's ``PARAMETERS`` as the module header declares
+    them (``parameter int unsigned NAME = 256,``)."""
+    text = path.read_text()
+    out = {}
+    for name in PARAMETERS:
+        m = re.search(rf"\bparameter\s+int(?:\s+unsigned)?\s+{name}\s*=\s*(\d+)\s*[,)]", text)
+        if m is None:
+            raise ValueError(f"{path}: no whole-number default for parameter {name}")
+        out[name] = int(m[1])
+    return out
+
+
+# rx_parser's defaults: splitrx_core instantiates it with them
+DEFAULTS = parameter_defaults()
+MAX_HDR_BYTES = DEFAULTS["MAX_HDR_BYTES"]
+MAX_EXT_HDRS = DEFAULTS["MAX_EXT_HDRS"]
 
 
 # ------------------------------------------------------------------ checksum oracle

@@ -7,7 +7,8 @@
    model finds too long for its owner's group is that queue's ``too_long_for_group`` drop).
 2. Per-owner order is kept.
 3. Each completion equals the reference model's (model.nic_model, fed with the reference
-   parser tb.lib.parse_ref) for that owner's next frame, phase aside.
+   parser tb.lib.parse_ref) for that owner's next frame, phase aside (``match_completion``,
+   the one matcher the DMA-level harness tb.lib.coredma uses too).
 4. At each completion every predicted byte is in memory at its stream position; the DMA
    write tracker (model.tracker) separately flags any write outside posted buffers.
 5. Checked as writes land: a completion record lands only after every byte it reports,
@@ -21,17 +22,16 @@ Nothing here is derived from the RTL.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
-from model.nic_model import QueueConfig, QueueState, predict_frame
+from model.nic_model import Prediction, QueueConfig, QueueState, predict_frame
 from model.parse_meta import Meta
 from model.records import DropReason, RxCompletion, RxDescriptor
 from model.rss import RSS_RESET, RssConfig
 from sw.nic_driver import RxDone
 from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-
-CPL_BYTES = RxCompletion.size()
 
 
 class ScoreboardMismatch(AssertionError):
@@ -78,6 +78,67 @@ def hexdiff(got: bytes, want: bytes) -> str:
     )
 
 
+@dataclass(frozen=True)
+class CompletionMatch:
+    skipped: int  # frames before the one matched: dropped at the queue
+    want: Prediction  # the model's prediction for the frame matched
+
+
+class CompletionMismatch(Exception):
+    """No frame explains a completion: ``index`` of the frame that should have (None: no
+    frame was left), what differs and the detail."""
+
+    def __init__(self, index: int | None, what: str, detail: str) -> None:
+        super().__init__(f"{what}: {detail}")
+        self.index, self.what, self.detail = index, what, detail
+
+
+def match_completion(
+    cfg: QueueConfig,
+    done: RxDone,
+    frames: Iterable[tuple[bytes, Meta]],
+    read: Callable[[int, int], bytes],
+    rss: RssConfig = RSS_RESET,
+    may_drop: bool = False,
+) -> CompletionMatch:
+    """The frame a completion is for: the first of ``frames`` (sent to its queue and not
+    matched yet, oldest first, with their reference parses) whose model completion is
+    ``done``'s, phase aside, with every byte the model places in memory (``read``). With
+    ``may_drop`` a frame that is not it was dropped at the queue and is skipped; without,
+    the first frame must be it. Raises ``CompletionMismatch``."""
+    st = QueueState(desc_tail=len(done.descs))
+    descs = list(done.descs)
+    culprit: CompletionMismatch | None = None  # its completion matched, its bytes did not
+    n = 0
+    for i, (frame, meta) in enumerate(frames):
+        n = i + 1
+        want = predict_frame(cfg, st, descs, frame, meta, rss)
+        if want.completion is None or done.cpl != replace(want.completion, phase=done.cpl.phase):
+            bad = CompletionMismatch(
+                i, "completion differs from the model",
+                f"got      {done.cpl}\n    expected {want.completion}",
+            )  # fmt: skip
+        else:
+            for addr, data in want.data_writes:
+                got = read(addr, len(data))
+                if got != data:
+                    bad = CompletionMismatch(
+                        i, f"bytes at 0x{addr:x} differ from the model's placement",
+                        hexdiff(got, data),
+                    )  # fmt: skip
+                    culprit = culprit or bad
+                    break
+            else:
+                return CompletionMatch(i, want)
+        if not may_drop:
+            raise bad
+    if culprit is not None:
+        raise culprit
+    if n == 0:
+        raise CompletionMismatch(None, "completion for no frame", str(done.cpl))
+    raise CompletionMismatch(None, f"completion matches none of the {n} frames", str(done.cpl))
+
+
 class Scoreboard:
     """Frames in on the wire, completions and deliveries out, per owner."""
 
@@ -106,7 +167,7 @@ class Scoreboard:
         self.owners[name] = book
         self.by_queue[queue] = book
 
-    def fail(self, what: str, e: Expected | None, owner: str, detail: str) -> None:
+    def fail(self, what: str, e: Expected | None, owner: str, detail: str) -> NoReturn:
         t = self.now()
         where = f"frame {e.no} (sent at {e.sent_ns:.0f} ns)" if e else "no frame"
         window = f"{(e.sent_ns if e else t) - 1000:.0f}..{t + 200:.0f} ns"
@@ -138,33 +199,20 @@ class Scoreboard:
 
     def completion(self, queue: int, cfg: QueueConfig, done: RxDone) -> None:
         book = self.by_queue[queue]
-        while True:
-            if not book.pending:
-                self.fail("completion for no frame", None, book.name, str(done.cpl))
-            e = book.pending.popleft()
-            want = predict_frame(
-                cfg, QueueState(desc_tail=len(done.descs)), list(done.descs), e.frame, e.meta,
-                self.rss,
+        try:
+            m = match_completion(
+                cfg, done, ((e.frame, e.meta) for e in book.pending), self.read, self.rss,
+                book.may_drop,
             )  # fmt: skip
-            cpl_ok = want.completion is not None and done.cpl == replace(
-                want.completion, phase=done.cpl.phase
-            )
-            if cpl_ok:
-                break
-            if not book.may_drop:
-                self.fail(
-                    "completion differs from the model", e, book.name,
-                    f"got      {done.cpl}\n    expected {want.completion}",
-                )  # fmt: skip
-            book.skipped += 1  # that frame was dropped at the queue; try the next one
+        except CompletionMismatch as x:
+            e = None if x.index is None else book.pending[x.index]
+            self.fail(x.what, e, book.name, x.detail)
+        for _ in range(m.skipped):  # those frames were dropped at the queue
+            e = book.pending.popleft()
+            book.skipped += 1
             self.drop_log.append((e.no, e.frame, f"dropped at queue {queue} ({book.name})"))
-        for addr, data in want.data_writes:
-            got = self.read(addr, len(data))
-            if got != data:
-                self.fail(
-                    f"bytes at 0x{addr:x} differ from the model's placement", e, book.name,
-                    hexdiff(got, data),
-                )  # fmt: skip
+        e = book.pending.popleft()
+        want = m.want
         self.checks += 1
         if want.drop is None:
             book.placed += 1

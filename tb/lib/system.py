@@ -29,8 +29,10 @@ from cocotbext.eth import XgmiiFrame
 from model import steer as steer_model
 from model.hostmem import GuestRam
 from model.iommu import Perm
+from model.nic_model import stream_span
 from model.parse_meta import Meta
 from model.records import (
+    CPL_BYTES,
     CplFlags,
     CplStatus,
     DescFlags,
@@ -59,7 +61,6 @@ HDR = VIRTIO_NET_HDR_V1_SIZE
 DRIVER = "host-driver"  # owner of the completion rings and the host queue's buffers
 HOST_MAC = "02:00:00:00:00:fe"
 MSI_DATA_BASE = 0x40  # interrupt controller vector of RX queue q: 0x40 + q
-CPL_BYTES = RxCompletion.size()
 HOST_BUF = 2048  # the host queues' data buffers (header buffers: DEFAULT_HDR_BUF_SIZE)
 HOST_HDR_BUF = DEFAULT_HDR_BUF_SIZE
 HOST_ENTRIES = 64  # descriptors per host queue
@@ -405,8 +406,8 @@ class SystemRig:
         # a too_long_for_group record (nothing written: hdr_len = payload_len = 0) counts as
         # landed too: its queue's MSI-X announces it
         descs = posted[first : first + rec.desc_count]
-        hole = q.mode == PlacementMode.SPLIT_HOLE and rec.flags & CplFlags.SPLIT
-        start = q.data_offset + (rec.hdr_len if hole else 0)
+        split = rec.hdr_len if rec.flags & CplFlags.SPLIT else None
+        _, start, _ = stream_span(cfg_of(q), rec.frame_len, split)
         self.sb.record_landed(index, rec, descs, start, lambda a, n: self.tracker.written(a, n)[1])
 
     def _on_msi(self, address: int, data: int) -> None:

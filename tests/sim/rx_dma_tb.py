@@ -19,11 +19,13 @@ from cocotb.utils import get_sim_time
 from model import regmap
 from model.nic_model import QueueState, predict_frame
 from model.records import (
+    CPL_BYTES,
     CplStatus,
     DescFlags,
     DropReason,
     PlacementMode,
     QueueError,
+    RxCompletion,
     RxDescriptor,
     SplitLevel,
 )
@@ -439,8 +441,8 @@ async def interrupts_follow_moderation(dut: object) -> None:
     def on_msi(addr: int, data: int) -> None:
         n = 0
         while True:
-            raw = h.mem.read(q.cpl_base + 32 * n, 32)
-            if raw[-1] & 1 != 1 or n >= 32:
+            raw = h.mem.read(q.cpl_base + CPL_BYTES * n, CPL_BYTES)
+            if RxCompletion.phase_of(raw) != 1 or n >= 32:
                 break
             n += 1
         seen.append((get_sim_time("ns"), n))
