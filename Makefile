@@ -13,7 +13,7 @@ ARGS ?=
 unexport WAVES
 
 .PHONY: help sim test test-long lint regs clean clean-venv toolchain waves bench guest-deps \
-	guest-image
+	guest-image synth ci
 
 help:
 	@echo "make sim        run the default scenario and print a report (sets up .venv first)"
@@ -26,11 +26,14 @@ help:
 	@echo "                cpio (needs root; quick when installed)"
 	@echo "make guest-image  the guest's kernel, virtio modules, initramfs in build/guest (docs/guest.md)"
 	@echo "make waves      open the last WAVES=1 trace in GTKWave, signals grouped per stage"
-	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests (CI runs this)"
+	@echo "make test       pytest: pure-Python tests and cocotb/Verilator tests"
 	@echo "make test-long  also the long scenarios marked 'slow'"
 	@echo "make bench      line rate per size and mode, latency, PCIe requests, simulator speed:"
 	@echo "                report + plots in build/bench (docs/bench.md); QUICK=1: a subset"
-	@echo "make lint       verilator --lint-only -Wall per module, ruff, mypy"
+	@echo "make lint       verilator --lint-only -Wall per module, strict slang elaboration, ruff, mypy"
+	@echo "make synth      UltraScale+ synthesis per module and of the whole design: resources,"
+	@echo "                logic levels, worst paths; fails over synth/budget.json (docs/synth.md)"
+	@echo "make ci         everything CI runs: lint, synth, test"
 	@echo "make regs       regenerate register block, Python offsets, SV record package, docs"
 	@echo "make clean      remove build/ (simulator builds and runs)"
 
@@ -68,6 +71,12 @@ test-long: toolchain
 
 lint: toolchain
 	$(PY) -m tools.lint
+
+synth: $(STAMP)
+	$(PY) -m tools.synth $(SYNTH_ARGS)
+
+# What CI runs (.ci/run): lint first (fast), then synthesis and its budgets, then the tests.
+ci: lint synth test
 
 regs: $(STAMP)
 	$(PY) -m tools.gen
