@@ -10,7 +10,7 @@
 // s_axis_rc_*, s_axis_cq_*, m_axis_cc_*), so cocotbext AxiStreamBus.from_prefix finds them.
 // The hard IP's s_axis_rq_tready and s_axis_cc_tready are 4 identical bits; this core takes
 // one (bit 0 on a board). That is also what cocotbext-pcie needs under cocotb 2.x, whose
-// RisingEdge refuses multi-bit signals (../shared/TOOLCHAIN.md).
+// RisingEdge refuses multi-bit signals (docs/architecture.md, "tready width").
 module splitrx_top #(
     // PCIe user interface width in bits
     parameter int AXIS_PCIE_W = 256,
