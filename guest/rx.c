@@ -23,7 +23,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
@@ -152,6 +155,22 @@ static void big_buffer(int fd) {
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) < 0)
 		die("SO_RCVBUF");
+}
+
+/* GRO off (as `ethtool -K IFACE gro off` would): frames go up in the order they arrived. */
+static void gro_off(int fd, const char *iface) {
+	struct ethtool_value ev = {.cmd = ETHTOOL_SGRO, .data = 0};
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strncpy(ifr.ifr_name, iface, IFNAMSIZ - 1);
+	ifr.ifr_data = (char *)&ev;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		die("ETHTOOL_SGRO");
+	ev.cmd = ETHTOOL_GGRO;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0 || ev.data) {
+		errno = EINVAL;
+		die("GRO still on");
+	}
 }
 
 static int udp_socket(int family, int port) {
@@ -278,6 +297,7 @@ int main(int argc, char **argv) {
 	int psock = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
 	if (psock < 0)
 		die("packet socket");
+	gro_off(psock, iface);
 	big_buffer(psock);
 	int one = 1;
 	if (setsockopt(psock, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0)

@@ -4,7 +4,9 @@
 Usage: python -m tb.sim [--frames N] [--seed S] [--waves]   (make sim SIM_ARGS='--frames 64')
 
 The default scenario sends mixed frames from the XGMII wire to one virtio guest and checks
-every good frame byte for byte in the guest's used ring. With --waves (make sim WAVES=1) the
+every good frame byte for byte in the guest's used ring. With --guest linux (make sim
+GUEST=linux) the guest is a real Linux kernel booted in QEMU behind our vhost-user back-end
+(docs/guest.md): the report shows what its kernel counted. With --waves (make sim WAVES=1) the
 RTL is built a second time with FST tracing and the run writes build/sim/last-sim/dump.fst,
 which `make waves` opens in GTKWave with tb/waves/splitrx.gtkw.
 """
@@ -12,11 +14,14 @@ which `make waves` opens in GTKWave with tb/waves/splitrx.gtkw.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from sw.qemu_guest import DEFAULT_MAC, GuestImage, GuestUnavailable
 from tb.cli import OneLineParser, positive
 from tb.runner.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
 from tb.sim_scenarios import SCENARIOS
@@ -25,6 +30,8 @@ RUN_DIR = BUILD_ROOT / "last-sim"
 # cocotb's Verilator main (share/lib/verilator/verilator.cpp) opens this file in the test
 # directory when the build has FST tracing and the run is started with waves=True.
 WAVES_FILE = RUN_DIR / "dump.fst"
+GUEST_IMAGE = BUILD_ROOT.parent / "guest"  # make guest-image
+MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 def draw_progress(path: Path, stop: threading.Event) -> None:
@@ -70,8 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--scenario",
         choices=sorted(SCENARIOS),
-        default="two-guests-host",
-        help="; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
+        help="model guests only (default two-guests-host); "
+        + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()),
+    )
+    ap.add_argument(
+        "--guest",
+        choices=("model", "linux"),
+        default="model",
+        help="model: our Python virtio-net guests (the scenarios); linux: a real Linux guest "
+        "in QEMU behind vhost-user, FULL placement, mergeable buffers, MTU 1500 "
+        "(make guest-deps guest-image first)",
+    )
+    ap.add_argument(
+        "--guest-mac",
+        default=DEFAULT_MAC,
+        metavar="MAC",
+        help=f"--guest linux: the guest's MAC, for QEMU's mac= and the steering entry "
+        f"({DEFAULT_MAC})",
     )
     ap.add_argument("--frames", type=positive, default=200, help="frames on the wire (200)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
@@ -90,6 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         help=f"FST trace to {WAVES_FILE.relative_to(REPO)} (make waves)",
     )
     args = ap.parse_args(argv)
+    linux = args.guest == "linux"
+    if linux:
+        for opt, given in (("--scenario", args.scenario), ("--dump", args.dump)):
+            if given:
+                ap.error(f"{opt} is for model guests, not --guest linux")
+        args.guest_mac = args.guest_mac.lower()
+        if not MAC_RE.match(args.guest_mac) or int(args.guest_mac[:2], 16) & 1:
+            ap.error(f"--guest-mac {args.guest_mac}: not a unicast MAC like {DEFAULT_MAC}")
+        try:
+            GuestImage.find(GUEST_IMAGE)
+        except GuestUnavailable as exc:
+            print(f"splitrx sim: --guest linux: {exc}", file=sys.stderr)
+            return 2
+    scenario = args.scenario or "two-guests-host"
     if args.pcap:
         problem = check_pcap(args.pcap)
         if problem:
@@ -119,15 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     bar = threading.Thread(target=draw_progress, args=(progress_path, stop), daemon=True)
     if sys.stderr.isatty():
         bar.start()
+    guest_env = {
+        "SPLITRX_GUEST_MAC": args.guest_mac,
+        "SPLITRX_GUEST_IMAGE": str(GUEST_IMAGE),
+        "SPLITRX_GUEST_WORKDIR": str(RUN_DIR / "guest"),
+    }
     try:
         run(
             b,
-            "tb.benches.sim_tb",
+            "tb.benches.linux_tb" if linux else "tb.benches.sim_tb",
             extra_env={
+                **(guest_env if linux else {}),
                 "SPLITRX_REPORT": str(report_path),
                 "SPLITRX_FRAMES": str(args.frames),
                 "SPLITRX_SEED": str(args.seed),
-                "SPLITRX_SCENARIO": args.scenario,
+                "SPLITRX_SCENARIO": scenario,
                 "SPLITRX_PCAP": str(Path(args.pcap).resolve()) if args.pcap else "",
                 "SPLITRX_PCAP_OUT": str(Path(args.pcap_out).resolve()) if args.pcap_out else "",
                 "SPLITRX_DUMP": str(Path(args.dump).resolve()) if args.dump else "",
@@ -148,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if bar.is_alive():
             bar.join()
     r = json.loads(report_path.read_text())
+    if r.get("guest") == "linux":
+        for line in linux_report(r, t_build):
+            print(line)
+        return 0 if r["checks_passed"] else 1
     cycles_s = r["user_clk_cycles"] / r["wall_s"]
     delivered = sum(r["delivered"].values())
     placement = ", ".join(f"{o} {m}" for o, m in r["placement"].items())
@@ -224,6 +270,50 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = WAVES_FILE.stat().st_size / 1e6
         print(f"  waves      {WAVES_FILE} ({size_mb:.1f} MB; open with: make waves)")
     return 0 if r["checks_passed"] else 1
+
+
+def linux_report(r: dict[str, Any], t_build: float) -> list[str]:
+    """The lines of `make sim GUEST=linux`'s report."""
+    g = r.get("linux") or {}
+    got, want = g.get("counters", {}), g.get("expected", {})
+
+    def cmp(key: str) -> str:
+        ok = got.get(key) == want.get(key)
+        return f"{got.get(key, '?')}{'' if ok else f' (expected {want.get(key)})'}"
+
+    src = f"frames of {r['pcap']}" if r.get("pcap") else "mixed frames"
+    lines = [
+        f"splitrx sim — a real Linux guest (kernel {r['kernel']}, mac {r['mac']}), "
+        f"{r['placement']} placement, mergeable RX buffers, MTU {r['mtu']}, seed {r['seed']}",
+        f"  sent       {r['sent']} {src} on the wire",
+        f"  delivered  {r['delivered']} into the guest's RAM (RTL DMA through the IOMMU)",
+        "  dropped    " + (", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"),
+    ]
+    if g:
+        lines += [
+            f"  guest      rx_packets {cmp('rx_packets')}, rx_bytes {cmp('rx_bytes')}, "
+            f"rx_dropped {cmp('rx_dropped')}",
+            f"  guest      Udp InDatagrams {cmp('udp_in_datagrams')}, InCsumErrors "
+            f"{cmp('udp_in_csum_errors')}; Tcp InCsumErrors {cmp('tcp_in_csum_errors')}",
+            f"  receiver   {g['receiver_frames']} frames read on an AF_PACKET socket: "
+            + ("byte-exact with the wire (length and FNV-1a hash, in order)"
+               if g["receiver_matches_wire"] else "DIFFERENT from the wire"),
+            f"  guest TX   {r['tx_frames']} frames drained from its TX queue",
+        ]  # fmt: skip
+    lines.append(
+        f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'}: {r['checks']} "
+        "scoreboard checks, NIC accounting, guest counters, stray writes, DMA faults; "
+        f"{r['pinned_pages_after']} pages pinned after the guest powered off"
+    )
+    lines += [f"  PROBLEM    {m}" for m in r["problems"]]
+    if r.get("pcap_out"):
+        lines.append("  captures   " + ", ".join(f"{k}: {v}" for k, v in r["pcap_out"].items()))
+    lines.append(
+        f"  wall       boot {r['boot_s']:.1f} s, traffic {r['traffic_s']:.1f} s: "
+        f"{r['frames_per_s']:.0f} frames/s into the guest; {r['wall_s']:.1f} s in all "
+        f"(build {t_build:.1f} s)"
+    )
+    return lines
 
 
 if __name__ == "__main__":
