@@ -22,6 +22,8 @@ help:
 	@echo "                         split-xsk|four-guests-host"
 	@echo "                PCAP=in.pcap replays a capture; PCAP_OUT=dir per-owner captures"
 	@echo "                DUMP=dir guest RAM images + manifest.json; SIM_ARGS='--frames N'"
+	@echo "                GUEST=linux: a real Linux guest in QEMU (make guest-deps guest-image"
+	@echo "                first), GUEST_MAC=02:00:00:00:00:01 its MAC (docs/guest.md)"
 	@echo "make guest-deps Debian packages for the real Linux guest: qemu-system-x86, busybox-static,"
 	@echo "                cpio (needs root; quick when installed)"
 	@echo "make guest-image  the guest's kernel, virtio modules, initramfs in build/guest (docs/guest.md)"
@@ -48,6 +50,7 @@ toolchain: $(STAMP)
 
 sim: toolchain
 	$(PY) -m tb.sim $(if $(filter-out 0,$(WAVES)),--waves) $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		$(if $(GUEST),--guest $(GUEST)) $(if $(GUEST_MAC),--guest-mac $(GUEST_MAC)) \
 		$(if $(PCAP),--pcap $(PCAP)) $(if $(PCAP_OUT),--pcap-out $(PCAP_OUT)) \
 		$(if $(DUMP),--dump $(DUMP)) $(SIM_ARGS)
 
