@@ -6,6 +6,8 @@ too) of every Python file under model/, sw/ and tb/ and fails on the first one o
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ ALLOWED_TB = {
     "runner": ("tb.runner",),
     "lib": ("tb.lib",),
     "benches": ("tb.lib", "tb.sim_scenarios", "tb.bench"),
-    "programs": ("tb.runner", "tb.cli", "tb.sim_scenarios", "tb.bench"),
+    # tb.lib.specs: the owners a scenario sets up, plain data (no cocotb)
+    "programs": ("tb.runner", "tb.cli", "tb.sim_scenarios", "tb.bench", "tb.lib.specs"),
 }
 # The programs run outside the simulator: cocotb itself is only for code cocotb loads.
 FORBIDDEN_TOP = {"programs": ("cocotb", "cocotbext"), "runner": ("cocotb", "cocotbext")}
@@ -78,6 +81,15 @@ def python_files() -> list[Path]:
     return [p.relative_to(REPO) for p in files]
 
 
+@pytest.mark.parametrize("program", ["tb.sim", "tb.bench.cli", "tb.sim_scenarios"])
+def test_a_program_loads_no_cocotb(program: str) -> None:
+    code = f"import sys, {program}; print(sorted(m for m in sys.modules if 'cocotb' in m))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out
+
+
 def test_tb_has_the_four_roles() -> None:
     roles = {role_of(p) for p in python_files()}
     assert roles == set(ALLOWED_TB), roles
@@ -99,6 +111,7 @@ def test_imports_follow_the_layout(rel: Path) -> None:
         ("tb/runner/x.py", "import cocotb"),
         ("tb/benches/x.py", "from tb.runner import groups"),
         ("tb/sim.py", "from tb.lib.system import SystemRig"),
+        ("tb/sim_scenarios.py", "from tb.lib.traffic import scapy_frame"),
         ("tb/sim.py", "from cocotb.triggers import Timer"),
         ("tb/bench/run.py", "from tb.benches.bench_tb import Host"),
         ("tb/bench/run.py", "from ..lib import pcie"),

@@ -97,3 +97,24 @@ def test_parser_defaults_come_from_the_rtl(tmp_path: Path) -> None:
     broken.write_text(sv.replace("MAX_HDR_BYTES", "MAX_HEADER_BYTES"))
     with pytest.raises(ValueError, match="no whole-number default for parameter MAX_HDR_BYTES"):
         parse_ref.parameter_defaults(broken)
+
+
+def test_every_scenario_of_the_table_is_documented_and_offered() -> None:
+    from tb.sim_scenarios import DEFAULT, SCENARIOS, TABLE
+
+    assert DEFAULT in TABLE and list(SCENARIOS) == list(TABLE)
+    row = next(
+        line for line in (REPO / "docs" / "sim.md").read_text().splitlines()
+        if line.startswith("| `SCENARIO=name`")
+    )  # fmt: skip
+    assert set(re.findall(r"`([a-z0-9-]+)`", row)) - {"SCENARIO=name", "--scenario"} == set(TABLE)
+    helps = " ".join(
+        line for line in (REPO / "Makefile").read_text().splitlines() if "SCENARIO=" in line
+        or line.lstrip().startswith('@echo "                         ')
+    )  # fmt: skip
+    for name in TABLE:
+        assert name in helps, name
+    for sc in TABLE.values():  # every owner gets frames (shares are relative weights)
+        assert all(w > 0 for _, w in sc.dests)
+        owners = [g.mac for g in sc.guests] + [x.mac for x in sc.xsks]
+        assert len(set(owners)) == len(owners) and all(m in dict(sc.dests) for m in owners)

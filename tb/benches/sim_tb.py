@@ -18,8 +18,7 @@ from cocotbext.eth import XgmiiFrame
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap, wrpcap
 
-from model.hostmem import PAGE_SIZE
-from model.records import CplFlags, DropReason, PlacementMode, SplitLevel
+from model.records import CplFlags, DropReason
 from model.rss import MS_VERIFICATION_KEY, RssConfig
 from model.virtio import (
     VIRTIO_F_VERSION_1,
@@ -29,24 +28,14 @@ from model.virtio import (
     VIRTIO_RING_F_INDIRECT_DESC,
 )
 from sw.guest_virtio import RxFrame
-from sw.vhost import DEFAULT_FEATURES
 from tb.lib.scoreboard import ScoreboardMismatch
-from tb.lib.system import DRIVER, HDR, HOST_MAC, GuestSpec, SystemRig, XskSpec, spread_rss
+from tb.lib.system import DRIVER, HDR, HOST_MAC, SystemRig, spread_rss
 from tb.lib.traffic import mutate, scapy_frame
-from tb.sim_scenarios import SCENARIOS
+from tb.sim_scenarios import DEFAULT, HOSTILE_POSTS, HOSTILE_QUOTA, JUMBO, TABLE
 
 USER_CLK_NS = 4.0
 MAX_WIRE_FRAME = 9026  # the MAC's limit with FCS (9018 B jumbo + two VLAN tags)
-HOSTILE_QUOTA = 8  # pages: 16 buffers of 2 KiB ...
-HOSTILE_POSTS = 160  # ... and it posts 10 times that
 BATCH = 8
-BROADCAST = "ff:ff:ff:ff:ff:ff"
-MULTICAST = "01:00:5e:00:00:fb"
-STRANGER = "02:00:00:00:00:99"  # nobody's MAC: filtered
-HOST_QUEUES = 4  # four-guests-host: the host's queues 0..3, RSS over them
-JUMBO = 9014  # the largest untagged frame the MAC takes (9018 B with FCS)
-BIG_SEGMENT = PAGE_SIZE  # four-guests-host: guest3's big-packet chains of page segments ...
-BIG_CHAINS = (3, 2)  # ... three or two of them, alternately
 
 
 def progress(done: int, total: int) -> None:
@@ -200,9 +189,10 @@ async def hostile_run(
 
 @cocotb.test()
 async def scenario(dut: object) -> None:
-    """The scenario named by SPLITRX_SCENARIO: mixed frames (60..1514 B, UDP/TCP/VLAN/IPv6)
-    from the wire to every owner, each checked against the reference model."""
-    name = os.environ.get("SPLITRX_SCENARIO", "two-guests-host")
+    """The scenario named by SPLITRX_SCENARIO (tb/sim_scenarios.py's table): mixed frames
+    (UDP/TCP/VLAN/IPv6) from the wire to every owner, each checked against the reference
+    model."""
+    name = os.environ.get("SPLITRX_SCENARIO", DEFAULT)
     frames = int(os.environ.get("SPLITRX_FRAMES", "200"))
     pcap_in = os.environ.get("SPLITRX_PCAP", "")
     pcap_out = os.environ.get("SPLITRX_PCAP_OUT", "")
@@ -213,94 +203,15 @@ async def scenario(dut: object) -> None:
     seed = int(os.environ.get("SPLITRX_SEED", "1"))
     rng = random.Random(seed)
     wall0 = time.perf_counter()
-    max_size = 1514
-    max_for: dict[str, int] = {}  # destinations with another largest frame
-    rss: RssConfig | None = None
-    if name == "one-guest-full":
-        rig = SystemRig(dut, guest_num=32, nic_entries=32)
-        dests = [("02:00:00:00:00:01", 1.0)]
-    elif name == "jumbo-mergeable":
-        mrg = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
-        rig = SystemRig(
-            dut, guest_num=64, nic_entries=64, features=mrg, mode=PlacementMode.SPLIT_HOLE
-        )
-        dests = [("02:00:00:00:00:01", 1.0)]
-        max_size = JUMBO
-    elif name == "hostile":
-        guests = [
-            GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=128, nic_entries=128),
-            GuestSpec(
-                "hostile", "02:00:00:00:00:66", 2, guest_num=256, nic_entries=64,
-                quota_pages=HOSTILE_QUOTA, stalled=True, posts=HOSTILE_POSTS,
-            ),
-        ]  # fmt: skip
-        rig = SystemRig(dut, guests=guests, host_queue=True)
-        dests = [(guests[0].mac, 0.3), (guests[1].mac, 0.6), (HOST_MAC, 0.1)]
-        max_size = 256
-    elif name == "fuzz":
-        guests = [
-            GuestSpec("guest0", "02:00:00:00:00:01", 1, guest_num=64, nic_entries=64),
-            GuestSpec(
-                "guest1", "02:00:00:00:00:02", 2, guest_num=64, nic_entries=64,
-                mode=PlacementMode.SPLIT_HOLE, split_level=SplitLevel.L4,
-            ),
-        ]  # fmt: skip
-        rig = SystemRig(dut, guests=guests)
-        dests = [(guests[0].mac, 0.5), (guests[1].mac, 0.5)]
-    elif name == "split-xsk":
-        xsk = XskSpec("xsk0", "02:00:00:00:00:0a", 1, chunks=64, nic_entries=32)
-        rig = SystemRig(dut, guests=[], xsks=[xsk], host_queue=True)
-        dests = [(xsk.mac, 0.55), (HOST_MAC, 0.25), (BROADCAST, 0.1), (STRANGER, 0.1)]
-        # a split frame fits a 2 KiB chunk while its payload (frame less headers) is at most
-        # 1792 B (at 256); a frame placed whole at 256 (non-IP: HDR_OVERFLOW) up to 1792 B;
-        # longer ones are too long for their group and the glue recycles the chunk
-        max_size = 2048
-    elif name == "four-guests-host":
-        mrg = DEFAULT_FEATURES | 1 << VIRTIO_NET_F_MRG_RXBUF
-        guests = [
-            GuestSpec("guest0", "02:00:00:00:00:01", 4, guest_num=32, nic_entries=32),
-            GuestSpec(
-                "guest1", "02:00:00:00:00:02", 5, guest_num=32, nic_entries=32,
-                mode=PlacementMode.SPLIT_HOLE,
-            ),
-            GuestSpec(
-                "guest2", "02:00:00:00:00:03", 6, guest_num=64, nic_entries=64, features=mrg,
-                mode=PlacementMode.SPLIT_HOLE,
-            ),
-            # big packets (no VIRTIO_NET_F_MRG_RXBUF): a frame must fit its one buffer, a
-            # chain of 4 KiB segments (one NIC group); chains of 3 and 2 alternate, so a
-            # jumbo frame spans all three segments of one, or meets an 8 KiB one and is
-            # too_long_for_group (vhost reposts the whole chain)
-            GuestSpec(
-                "guest3", "02:00:00:00:00:04", 7, guest_num=32, nic_entries=32,
-                buf_size=BIG_SEGMENT, chain_buffers=BIG_CHAINS,
-            ),
-        ]  # fmt: skip
-        # host queues: groups of four 2 KiB buffers (not mergeable), promiscuous: the
-        # host's unicast, broadcast and multicast spread over queues 0..3 by RSS
-        rig = SystemRig(
-            dut, guests=guests, host_queue=True, host_queues=HOST_QUEUES, host_group=4,
-            promisc=True,
-        )  # fmt: skip
-        dests = [(g.mac, 0.12) for g in guests]
-        dests += [(HOST_MAC, 0.2), (BROADCAST, 0.14), (MULTICAST, 0.14)]
-        max_for = {d: JUMBO for d, _ in dests if d not in (guests[0].mac, guests[1].mac)}
-        rss = spread_rss(rng, HOST_QUEUES)
-    else:
-        # with DUMP each buffer is posted once: frames beyond them drop as no_buffer
-        once = {"reuse": False, "refill": False, "may_drop": True, "guest_num": 256,
-                "ram_size": 1 << 22}  # fmt: skip
-        big = once if dump else {"guest_num": 32}
-        guests = [
-            GuestSpec("guest0", "02:00:00:00:00:01", 1, nic_entries=32, **big),
-            GuestSpec(
-                "guest1", "02:00:00:00:00:02", 2, nic_entries=32,
-                mode=PlacementMode.SPLIT_HOLE, **big,
-            ),
-        ]  # fmt: skip
-        rig = SystemRig(dut, guests=guests, host_queue=True)
-        dests = [(guests[0].mac, 0.4), (guests[1].mac, 0.4), (HOST_MAC, 0.1),
-                 (BROADCAST, 0.05), (STRANGER, 0.05)]  # fmt: skip
+    sc = TABLE[name]
+    rig = SystemRig(
+        dut, guests=list(sc.guests_for(bool(dump))), xsks=list(sc.xsks),
+        host_queue=sc.host_queues > 0, host_queues=max(1, sc.host_queues),
+        host_group=sc.host_group, promisc=sc.promisc,
+    )  # fmt: skip
+    dests = list(sc.dests)
+    max_for = dict.fromkeys(sc.jumbo, JUMBO)  # destinations with another largest frame
+    rss: RssConfig | None = spread_rss(rng, sc.host_queues) if sc.rss else None
     await rig.start()
     if rss is not None:
         await rig.set_rss(rss)
@@ -311,8 +222,8 @@ async def scenario(dut: object) -> None:
     mismatch = ""
     hostile: dict[str, object] = {}
     try:
-        if name == "hostile":
-            hostile = await hostile_run(rig, rng, frames, dests, max_size)
+        if sc.hostile:
+            hostile = await hostile_run(rig, rng, frames, dests, sc.max_size)
             frames = 0
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
@@ -320,8 +231,8 @@ async def scenario(dut: object) -> None:
                     await send_captured(rig, replay[i])
                     continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
-                f = scapy_frame(rng, rng.randint(60, max_for.get(dst, max_size)), i, dst=dst)
-                if name == "fuzz":
+                f = scapy_frame(rng, rng.randint(60, max_for.get(dst, sc.max_size)), i, dst=dst)
+                if sc.mutate:
                     f = mutate(rng, f)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
             await rig.receive_all()
@@ -337,7 +248,7 @@ async def scenario(dut: object) -> None:
     owners = {b.name: b.delivered for b in rig.sb.owners.values()}
     report = {
         "scenario": name,
-        "description": SCENARIOS[name],
+        "description": sc.description,
         "seed": seed,
         "placement": {g.spec.name: g.queue.mode.name for g in rig.guests.values()}
         | {x.spec.name: x.queue.mode.name for x in rig.xsks.values()}

@@ -48,18 +48,17 @@ from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.guest_virtio import GuestVirtioNetRx, RxFrame
 from sw.nic_driver import NicDriver, RxDone, RxQueue
 from sw.page_pool import OwnerStats, PagePool
-from sw.vhost import DEFAULT_FEATURES, DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
-from sw.xsk_owner import DEFAULT_CHUNK_SIZE, XskApp, XskFrame, XskRx, register_umem
+from sw.vhost import DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
+from sw.xsk_owner import XskApp, XskFrame, XskRx, register_umem
 from tb.lib.common import deadline
 from tb.lib.coredma import cfg_of
 from tb.lib.pcie import MSI_BASE, PcieHarness
 from tb.lib.scoreboard import Scoreboard
-from tb.lib.traffic import GUEST_MAC
+from tb.lib.specs import HOST_MAC, GuestSpec, XskSpec
 from tb.lib.xgmii import XgmiiWordSource
 
 HDR = VIRTIO_NET_HDR_V1_SIZE
 DRIVER = "host-driver"  # owner of the completion rings and the host queue's buffers
-HOST_MAC = "02:00:00:00:00:fe"
 MSI_DATA_BASE = 0x40  # interrupt controller vector of RX queue q: 0x40 + q
 HOST_BUF = 2048  # the host queues' data buffers (header buffers: DEFAULT_HDR_BUF_SIZE)
 HOST_HDR_BUF = DEFAULT_HDR_BUF_SIZE
@@ -84,30 +83,6 @@ class WireStats:
 
 
 @dataclass
-class GuestSpec:
-    """One virtio guest: its MAC, the NIC queue its backend drives, ring and buffers (each
-    one segment of ``buf_size``, or a chain of ``chain_buffers`` segments: big packets)."""
-
-    name: str = "guest0"
-    mac: str = GUEST_MAC
-    queue: int = 0
-    guest_num: int = 16
-    nic_entries: int = 16
-    buf_size: int | tuple[int, ...] = 2048  # several: fresh buffers cycle through them
-    chain_buffers: int | tuple[int, ...] = 1  # segments per buffer (big-packet chains)
-    quota_pages: int = 1024
-    ram_size: int = 1 << 20
-    reuse: bool = True  # repost a buffer once its frame is read (else a fresh one)
-    refill: bool = True  # post more buffers as frames are read (off: each posted once)
-    features: int = DEFAULT_FEATURES
-    mode: PlacementMode = PlacementMode.FULL  # or SPLIT_HOLE
-    split_level: SplitLevel = SplitLevel.L4
-    may_drop: bool = False  # its queue may drop frames (e.g. it stops posting buffers)
-    stalled: bool = False  # hostile: never polls its used ring, so never reposts buffers
-    posts: int | None = None  # buffers the guest posts at start (None: fill its ring)
-
-
-@dataclass
 class Guest:
     spec: GuestSpec
     queue: RxQueue
@@ -129,25 +104,6 @@ class HostQueue:
     owner: str  # DRIVER with one host queue, DRIVER.q<index> with several
     group: int = 1
     received: list[bytes] = field(default_factory=list)
-
-
-@dataclass
-class XskSpec:
-    """One user-space ring owner: its MAC, NIC queue, UMEM and rings. SPLIT by default at
-    DATA_OFFSET 256: the payload at 256 in each chunk, the headers in a kernel header buffer
-    of as many bytes (the parser's depth), copied in front of the payload by the glue."""
-
-    name: str = "xsk0"
-    mac: str = "02:00:00:00:00:0a"
-    queue: int = 1
-    chunks: int = 64
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    ring_size: int = 64
-    nic_entries: int = 32
-    data_offset: int = DEFAULT_HDR_BUF_SIZE
-    mode: PlacementMode = PlacementMode.SPLIT
-    split_level: SplitLevel = SplitLevel.L4
-    quota_pages: int = 1024
 
 
 @dataclass
