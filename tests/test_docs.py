@@ -70,7 +70,7 @@ def test_design_and_architecture_share_no_paragraph() -> None:
 
 def test_design_marks_what_is_not_built_yet() -> None:
     text = (REPO / "docs" / "design.md").read_text()
-    assert "## Not built yet" in text and text.count("**Not built yet**") >= 3
+    assert "## Not built yet" in text and text.count("**Not built yet**") >= 2
     topics = ("What the engine is for", "Groups and stream positions", "Placement modes",
               "Drop reasons and accounting", "What the scoreboard proves", "Isolation",
               "Performance targets")  # fmt: skip
