@@ -13,6 +13,7 @@ every frame eth0 received, and ``S key=value ...`` (the guest kernel's counters)
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -31,6 +32,15 @@ QEMU = "qemu-system-x86_64"
 INSTALL_HINT = "make guest-deps guest-image"
 DEFAULT_MAC = "02:00:00:00:00:01"
 DEFAULT_PEER = ("10.0.0.2", "02:00:00:00:00:02")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the simulator process goes away, so no QEMU
+    outlives a crashed or killed run (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def fnv1a64(data: bytes) -> int:
@@ -163,8 +173,9 @@ class QemuGuest:
         self.console_path.write_bytes(b"")
         log = open(self.workdir / "qemu.log", "wb")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
+            self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
         log.close()
         self.started_at = time.monotonic()
 
@@ -267,7 +278,7 @@ class QemuGuest:
             qlog = (self.workdir / "qemu.log").read_text(errors="replace").strip()
         except FileNotFoundError:
             qlog = ""
-        out = "\n".join(f"    | {x}" for x in tail)
+        out = "\n".join(f"    | {x}" for x in tail) or "    (nothing on the console yet)"
         if qlog:
             out += "\n    qemu: " + "\n    qemu: ".join(qlog.splitlines()[-5:])
         return out

@@ -67,6 +67,8 @@ async def linux_guest(dut: object) -> None:
     wall0 = time.perf_counter()
     config = GuestConfig(mac=mac)
     spec = LinuxGuestSpec(mac=mac, guest=config)
+    if os.environ.get("SPLITRX_GUEST_BOOT_TIMEOUT"):
+        spec.boot_timeout_s = float(os.environ["SPLITRX_GUEST_BOOT_TIMEOUT"])
     rig = LinuxGuestRig(dut, spec, image, workdir)
     await rig.start()
     assert rig.qemu is not None and rig.vu is not None

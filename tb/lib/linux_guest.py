@@ -194,21 +194,23 @@ class LinuxGuestRig(SystemRig):
         await self.until(lambda: len(q.stats) > before, timeout_s, "the guest's counters")
         return q.stats[-1]
 
-    async def shutdown(self, timeout_s: float = 60.0) -> int | None:
+    async def shutdown(self, timeout_s: float = 30.0) -> int | None:
         """The receiver quits, the guest powers off (QEMU stops the rings: GET_VRING_BASE,
-        the backend quiesces its NIC queue and unpins), QEMU exits; the socket is closed."""
+        the backend quiesces its NIC queue and unpins), QEMU exits; the socket is closed. A
+        guest whose receiver never came up is simply stopped."""
         q, vu = self.qemu, self.vu
         assert q is not None and vu is not None
-        if q.alive:
+        if q.alive and q.rx_ready:
             try:
                 q.send("quit")
             except (RuntimeError, OSError):
                 pass
-            t0 = time.monotonic()
-            while q.alive and time.monotonic() - t0 < timeout_s:
-                if not await self.pump():
-                    self.idle_wait()
-                await Timer(50, "ns")
+            else:
+                t0 = time.monotonic()
+                while q.alive and time.monotonic() - t0 < timeout_s:
+                    if not await self.pump():
+                        self.idle_wait()
+                    await Timer(50, "ns")
         rc = q.stop()
         for _ in range(20):  # the socket's close, seen by the back-end
             if not await self.pump():
