@@ -170,7 +170,7 @@ class VhostUserNet:
             return True
         for ring in conn.kicked():
             busy = True
-            if ring.index == RX_RING and self.backend is not None:
+            if ring.index == RX_RING and self.backend is not None and ring.enabled:
                 self.backend.kick()
                 await self.backend.service()
             elif ring.index == TX_RING:

@@ -244,6 +244,28 @@ def test_tx_chains_are_drained_counted_and_given_back(tmp_path: Path) -> None:
     run(go())
 
 
+def test_a_disabled_rx_ring_hands_no_buffer_to_the_nic_until_it_is_enabled(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        h, fe = await running(tmp_path)
+        assert fe.rx is not None and h.dev.backend is not None
+        fe.send(Request.SET_VRING_ENABLE, VringState(0, 0).pack())
+        await h.pump()
+        fe.rx.fill()
+        fe.kick(0)
+        await h.pump()
+        await h.dev.service()
+        assert h.dev.backend.in_flight == 0 and not h.dev.rx_running
+        fe.send(Request.SET_VRING_ENABLE, VringState(0, 1).pack())
+        fe.kick(0)
+        await h.pump()
+        assert h.dev.backend.in_flight == 8 and h.dev.rx_running
+        assert h.errors == []
+
+    run(go())
+
+
 def test_get_vring_base_stops_rx_quiesces_the_queue_and_unpins_everything(
     tmp_path: Path,
 ) -> None:
