@@ -2,16 +2,108 @@
 """What the parser reports for one frame: the header record, the RSS tuple and the checksum
 record of ``rx_parser`` (``m_meta_hdr`` / ``m_meta_tuple`` / ``m_meta_csum``), as the reference
 model and the testbench see them. ``tb/lib/parse_ref.py`` computes the expected values from scapy;
-the placement predictor (``model/nic_model.py``) consumes them. No scapy or cocotb here."""
+the placement predictor (``model/nic_model.py``) consumes them. No scapy or cocotb here.
+
+The three records' bit layouts are defined once, here (``SIDEBANDS``): tools/gen.py writes
+``rtl/splitrx_meta_pkg.sv`` and ``docs/parser-meta.md`` from them, and ``Meta.decode`` reads
+them."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
 
 from model.records import CsumStatus, L3Type, L4Type
 from model.rss import Flow
 
-_MASK128 = (1 << 128) - 1
+
+@dataclass(frozen=True)
+class MetaField:
+    name: str  # the Meta field it fills
+    width: int  # bits
+    doc: str
+
+
+@dataclass(frozen=True)
+class Sideband:
+    """One record rx_parser hands the DMA: its SV type, width constant, port, and fields
+    from bit 0 up."""
+
+    sv_type: str
+    sv_width: str
+    port: str
+    doc: str
+    layout: tuple[MetaField, ...]
+
+    @property
+    def width(self) -> int:
+        return sum(f.width for f in self.layout)
+
+    def lsbs(self) -> list[tuple[MetaField, int]]:
+        out, lsb = [], 0
+        for f in self.layout:
+            out.append((f, lsb))
+            lsb += f.width
+        return out
+
+
+_ENDS = "offset in bytes from the frame's first byte, 0 when the matching *_ok bit is 0"
+HDR = Sideband(
+    "meta_hdr_t", "META_HDR_W", "m_meta_hdr",
+    "Header record: valid with every beat of the frame, the first included.",
+    (
+        MetaField("l2_end", 16, "end of the Ethernet header incl. VLAN tags = start of L3 "
+                  f"({_ENDS})"),
+        MetaField("l3_end", 16, "end of the IPv4 header incl. options / of the IPv6 header "
+                  "incl. extension headers = start of L4"),
+        MetaField("l4_end", 16, "end of the TCP header incl. options / of the UDP header = "
+                  "payload start"),
+        MetaField("vlan_tci", 16, "TCI of the outermost VLAN tag (when vlan)"),
+        MetaField("l3_type", 2, "splitrx_records_pkg::L3_TYPE_* (NONE, IPV4, IPV6, MALFORMED)"),
+        MetaField("l4_type", 2, "splitrx_records_pkg::L4_TYPE_* (NONE, TCP, UDP, OTHER)"),
+        MetaField("l2_ok", 1, "l2_end valid"),
+        MetaField("l3_ok", 1, "l3_end valid"),
+        MetaField("l4_ok", 1, "l4_end valid"),
+        MetaField("vlan", 1, "at least one VLAN tag (802.1Q 0x8100 or 802.1ad 0x88A8 outer)"),
+        MetaField("fragment", 1, "IPv4 MF or fragment offset != 0; IPv6 fragment header with M "
+                  "or offset != 0 (an atomic fragment, M = 0 and offset 0, is not one)"),
+        MetaField("hdr_overflow", 1, "a header ends beyond MAX_HDR_BYTES, or more than "
+                  "MAX_EXT_HDRS IPv6 extension headers: the parse stops there"),
+        MetaField("malformed", 1, "a header is inconsistent with the frame: the parse stops "
+                  "there; no offset past the last consistent header is reported"),
+    ),
+)  # fmt: skip
+CSUM = Sideband(
+    "meta_csum_t", "META_CSUM_W", "m_meta_csum",
+    "Checksum record: valid with the frame's last beat.",
+    (
+        MetaField("csum", 16, "CHECKSUM_COMPLETE: 16-bit one's-complement sum (RFC 1071) of "
+                  "the frame bytes from offset 14 to the end, as big-endian words"),
+        MetaField("ip4_csum", 2, "splitrx_records_pkg::CSUM_STATUS_*: IPv4 header checksum "
+                  "GOOD/BAD when l3_type is IPV4, else NOT_CHECKED"),
+        MetaField("l4_csum", 2, "splitrx_records_pkg::CSUM_STATUS_*: TCP/UDP checksum over the "
+                  "pseudo-header and the IP payload, checked when l4_ok (rules in rx_parser.sv)"),
+    ),
+)  # fmt: skip
+TUPLE = Sideband(
+    "meta_tuple_t", "META_TUPLE_W", "m_meta_tuple",
+    "RSS tuple (rss_toeplitz's request): valid with every beat of the frame, like the header "
+    "record. All zero unless is_ip; addresses in network order, IPv4 in [31:0].",
+    (
+        MetaField("dst_port", 16, "TCP/UDP destination port (0 unless is_tcp or is_udp)"),
+        MetaField("src_port", 16, "TCP/UDP source port, likewise"),
+        MetaField("dst_addr", 128, "IP destination address, network order (first byte most "
+                  "significant); IPv4 in bits [31:0] of the field, the rest 0"),
+        MetaField("src_addr", 128, "IP source address, likewise"),
+        MetaField("is_frag", 1, "IP fragment (the header record's fragment bit)"),
+        MetaField("is_udp", 1, "a UDP header was found (l4_ok, l4_type UDP)"),
+        MetaField("is_tcp", 1, "a TCP header was found (l4_ok, l4_type TCP)"),
+        MetaField("is_ipv6", 1, "l3_type IPV6"),
+        MetaField("is_ip", 1, "an IPv4 or IPv6 header was parsed (l3_type IPV4/IPV6)"),
+    ),
+)  # fmt: skip
+SIDEBANDS = (HDR, CSUM, TUPLE)
 
 
 @dataclass
@@ -52,38 +144,12 @@ class Meta:
 
     @staticmethod
     def decode(hdr: int, csum: int, tup: int) -> Meta:
-        """Bit layouts documented in rtl/rx_parser.sv."""
-
-        def bit(v: int, i: int) -> bool:
-            return bool((v >> i) & 1)
-
-        return Meta(
-            l2_end=hdr & 0xFFFF,
-            l3_end=(hdr >> 16) & 0xFFFF,
-            l4_end=(hdr >> 32) & 0xFFFF,
-            vlan_tci=(hdr >> 48) & 0xFFFF,
-            l3_type=L3Type((hdr >> 64) & 3),
-            l4_type=L4Type((hdr >> 66) & 3),
-            l2_ok=bit(hdr, 68),
-            l3_ok=bit(hdr, 69),
-            l4_ok=bit(hdr, 70),
-            vlan=bit(hdr, 71),
-            fragment=bit(hdr, 72),
-            hdr_overflow=bit(hdr, 73),
-            malformed=bit(hdr, 74),
-            csum=csum & 0xFFFF,
-            ip4_csum=CsumStatus((csum >> 16) & 3),
-            l4_csum=CsumStatus((csum >> 18) & 3),
-            dst_port=tup & 0xFFFF,
-            src_port=(tup >> 16) & 0xFFFF,
-            dst_addr=(tup >> 32) & _MASK128,
-            src_addr=(tup >> 160) & _MASK128,
-            is_frag=bit(tup, 288),
-            is_udp=bit(tup, 289),
-            is_tcp=bit(tup, 290),
-            is_ipv6=bit(tup, 291),
-            is_ip=bit(tup, 292),
-        )
+        """The three records as rx_parser drives them, by the layouts in ``SIDEBANDS``."""
+        kw: dict[str, Any] = {}
+        for sb, value in ((HDR, hdr), (CSUM, csum), (TUPLE, tup)):
+            for f, lsb in sb.lsbs():
+                kw[f.name] = _FIELD_TYPES[f.name]((value >> lsb) & ((1 << f.width) - 1))
+        return Meta(**kw)
 
     def set_tuple(self, src: bytes, dst: bytes, ports: tuple[int, int] | None) -> None:
         """Fill the tuple fields from the IP header's addresses (4 or 16 bytes each) and, when
@@ -129,3 +195,20 @@ class Meta:
 
 def _show(v: object) -> str:
     return f"{v:#x}" if isinstance(v, int) and not isinstance(v, bool) and v > 0xFFFF else str(v)
+
+
+def _field_types() -> dict[str, Any]:
+    """How each record field becomes a Meta value: bool, its enum, or int."""
+    hints = get_type_hints(Meta)
+    out: dict[str, Any] = {}
+    for sb in SIDEBANDS:
+        for f in sb.layout:
+            t = hints[f.name]
+            out[f.name] = (
+                t if t is bool or (isinstance(t, type) and issubclass(t, enum.Enum)) else int
+            )
+    assert set(out) == {f.name for f in fields(Meta)}, "a Meta field no record carries"
+    return out
+
+
+_FIELD_TYPES = _field_types()

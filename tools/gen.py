@@ -4,6 +4,8 @@
 - regs/splitrx.rdl -> rtl/generated/splitrx_csr{,_pkg}.sv (peakrdl-regblock, passthrough
   CPU interface), model/regmap.py (offsets, fields, resets, MSI-X location), docs/registers.md
 - model/records.py -> rtl/generated/splitrx_records_pkg.sv, docs/records.md
+- model/parse_meta.py (the parser's sideband records) -> rtl/splitrx_meta_pkg.sv,
+  docs/parser-meta.md
 
 ``python -m tools.gen`` writes them; ``python -m tools.gen --check`` exits 1 listing stale
 files (tests/test_generated.py runs the same check).
@@ -15,6 +17,7 @@ import argparse
 import enum
 import sys
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -359,6 +362,70 @@ def _records_md() -> str:
     return "\n".join(out) + "\n"
 
 
+def _bits(lsb: int, width: int) -> str:
+    return f"[{lsb}]" if width == 1 else f"[{lsb + width - 1}:{lsb}]"
+
+
+def _meta_sv() -> str:
+    from model.parse_meta import SIDEBANDS
+
+    lines = [
+        HEADER_SV.format(src="model/parse_meta.py"),
+        "`resetall",
+        "`timescale 1ns / 1ps",
+        "`default_nettype none",
+        "",
+        "// Per-frame metadata the parser attaches to each frame (rx_parser -> rx_dma). One",
+        "// definition for both ends and the Python decode; field meanings: docs/parser-meta.md.",
+        "package splitrx_meta_pkg;",
+        "",
+    ]
+    for sb in SIDEBANDS:
+        lines += [f"    // {t}" for t in textwrap.wrap(sb.doc, 88)]
+        lines.append("    typedef struct packed {")
+        fields = sb.lsbs()
+        decl = [
+            (f"logic{'' if f.width == 1 else f' [{f.width - 1}:0]'}", f"{f.name};", f, lsb)
+            for f, lsb in reversed(fields)
+        ]
+        tw = max(len(t) for t, _, _, _ in decl)
+        nw = max(len(n) for _, n, _, _ in decl)
+        bw = max(len(_bits(lsb, f.width)) for _, _, f, lsb in decl)
+        for t, n, f, lsb in decl:
+            code = f"        {t:<{tw}} {n:<{nw}} "
+            head = f"{code}// {_bits(lsb, f.width):<{bw}} "
+            doc = textwrap.wrap(f.doc, 100 - len(head))
+            lines.append(head + doc[0])
+            lines += [f"{' ' * len(code)}// {' ' * bw} {d}" for d in doc[1:]]
+        lines += [f"    }} {sb.sv_type};", ""]
+    for sb in SIDEBANDS:
+        lines.append(f"    localparam int {sb.sv_width:<12} = $bits({sb.sv_type});  // {sb.width}")
+    lines += ["", "endpackage", "", "`resetall", ""]
+    return "\n".join(lines)
+
+
+def _meta_md() -> str:
+    from model.parse_meta import SIDEBANDS
+
+    out = [
+        HEADER_MD.format(src="model/parse_meta.py"),
+        "# rx_parser sideband records",
+        "",
+        "What `rx_parser` hands `rx_dma` with each frame. The Python definition "
+        "(`model/parse_meta.py`, `SIDEBANDS`) is the single source: the RTL uses the generated "
+        "`rtl/splitrx_meta_pkg.sv`, the model decodes with `Meta.decode`. The parse rules "
+        "(what makes a header malformed, when a checksum is checked) are in `rtl/rx_parser.sv`.",
+        "",
+    ]
+    for sb in SIDEBANDS:
+        out += [f"## `{sb.port}`: `splitrx_meta_pkg::{sb.sv_type}` ({sb.width} bits)", "", sb.doc]
+        out += ["", "| bits | field | meaning |", "|---|---|---|"]
+        for f, lsb in sb.lsbs():
+            out.append(f"| {_bits(lsb, f.width)} | `{f.name}` | {f.doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def _snake(name: str) -> str:
     out = ""
     for i, ch in enumerate(name):
@@ -381,6 +448,8 @@ def generate() -> dict[Path, str]:
     files[REPO / "docs" / "registers.md"] = _registers_md(bar0)
     files[GEN_RTL / "splitrx_records_pkg.sv"] = _records_sv()
     files[REPO / "docs" / "records.md"] = _records_md()
+    files[REPO / "rtl" / "splitrx_meta_pkg.sv"] = _meta_sv()
+    files[REPO / "docs" / "parser-meta.md"] = _meta_md()
     return files
 
 
