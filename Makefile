@@ -36,7 +36,7 @@ help:
 	@echo "make synth      UltraScale+ synthesis per module and of the whole design: resources,"
 	@echo "                logic levels, worst paths; fails over synth/budget.json (docs/synth.md)"
 	@echo "make ci         everything CI runs: lint, synth, test"
-	@echo "make regs       regenerate register block, Python offsets, SV record package, docs"
+	@echo "make regs       regenerate register block, Python offsets, SV packages, C headers, docs"
 	@echo "make clean      remove build/ (simulator builds and runs)"
 
 $(STAMP): pyproject.toml
