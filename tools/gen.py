@@ -302,23 +302,25 @@ def _registers_md(bar0: Any) -> str:
     return "\n".join(out) + "\n"
 
 
+def _sv_package(src: str, name: str, comment: list[str], body: list[str]) -> str:
+    """A generated SV package file: provenance, directives, ``comment``, then ``body``."""
+    lines = [HEADER_SV.format(src=src), "`resetall", "`timescale 1ns / 1ps"]
+    lines += ["`default_nettype none", "", *(f"// {c}" for c in comment), f"package {name};", ""]
+    return "\n".join([*lines, *body, "endpackage", "", "`resetall", ""])
+
+
+def _members(enum_cls: type[enum.Enum]) -> list[Any]:
+    """An enum's members as the generated files list them (a flag set's 0 left out)."""
+    return [m for m in enum_cls if not (issubclass(enum_cls, enum.IntFlag) and m.value == 0)]
+
+
 def _records_sv() -> str:
     from model.records import ENUMS, RECORDS
 
-    lines = [
-        HEADER_SV.format(src="model/records.py"),
-        "`resetall",
-        "`timescale 1ns / 1ps",
-        "`default_nettype none",
-        "",
-        "// Record layouts and enumerations shared by the RTL and the Python host model.",
-        "// In each packed struct, bit 8*k is bit 0 of byte k of the little-endian record.",
-        "package splitrx_records_pkg;",
-        "",
-    ]
+    lines: list[str] = []
     for enum_cls in ENUMS:
         prefix = _snake(enum_cls.__name__).upper()
-        members = [m for m in enum_cls if not (issubclass(enum_cls, enum.IntFlag) and m.value == 0)]
+        members = _members(enum_cls)
         for m in members:
             assert m.name is not None
             lines.append(f"    localparam int {prefix}_{m.name} = {int(m.value)};")
@@ -337,8 +339,11 @@ def _records_sv() -> str:
             lines.append(f"        logic [{f.width - 1}:0] {f.name};  // byte {f.offset}: {f.doc}")
         lines.append(f"    }} {rec.SV_NAME}_t;")
         lines.append("")
-    lines += ["endpackage", "", "`resetall", ""]
-    return "\n".join(lines)
+    comment = [
+        "Record layouts and enumerations shared by the RTL and the Python host model.",
+        "In each packed struct, bit 8*k is bit 0 of byte k of the little-endian record.",
+    ]
+    return _sv_package("model/records.py", "splitrx_records_pkg", comment, lines)
 
 
 def _records_md() -> str:
@@ -376,17 +381,7 @@ def _bits(lsb: int, width: int) -> str:
 def _meta_sv() -> str:
     from model.parse_meta import SIDEBANDS
 
-    lines = [
-        HEADER_SV.format(src="model/parse_meta.py"),
-        "`resetall",
-        "`timescale 1ns / 1ps",
-        "`default_nettype none",
-        "",
-        "// Per-frame metadata the parser attaches to each frame (rx_parser -> rx_dma). One",
-        "// definition for both ends and the Python decode; field meanings: docs/parser-meta.md.",
-        "package splitrx_meta_pkg;",
-        "",
-    ]
+    lines: list[str] = []
     for sb in SIDEBANDS:
         lines += [f"    // {t}" for t in textwrap.wrap(sb.doc, 88)]
         lines.append("    typedef struct packed {")
@@ -407,8 +402,11 @@ def _meta_sv() -> str:
         lines += [f"    }} {sb.sv_type};", ""]
     for sb in SIDEBANDS:
         lines.append(f"    localparam int {sb.sv_width:<12} = $bits({sb.sv_type});  // {sb.width}")
-    lines += ["", "endpackage", "", "`resetall", ""]
-    return "\n".join(lines)
+    comment = [
+        "Per-frame metadata the parser attaches to each frame (rx_parser -> rx_dma). One",
+        "definition for both ends and the Python decode; field meanings: docs/parser-meta.md.",
+    ]
+    return _sv_package("model/parse_meta.py", "splitrx_meta_pkg", comment, [*lines, ""])
 
 
 def _meta_md() -> str:
@@ -527,9 +525,8 @@ def _records_h() -> str:
     for enum_cls in ENUMS:
         name = _snake(enum_cls.__name__)
         prefix = f"SPLITRX_{name.upper()}"
-        members = [m for m in enum_cls if not (issubclass(enum_cls, enum.IntFlag) and m.value == 0)]
         lines.append(f"enum splitrx_{name} {{")
-        for m in members:
+        for m in _members(enum_cls):
             assert m.name is not None
             lines.append(f"    {prefix}_{m.name} = {int(m.value)},")
         lines += ["};", ""]

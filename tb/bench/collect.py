@@ -231,6 +231,16 @@ def tbsim_run(run: Raw) -> TbSimRun:
     return entry
 
 
+def rates(frames: float, wall_s: float, cpu_s: float, sim_ns: float) -> dict[str, float]:
+    """A run's simulator speed: frames per wall-second and per CPU-second, user clocks per
+    wall-second."""
+    return {
+        "frames_per_s": frames / wall_s,
+        "frames_per_cpu_s": frames / cpu_s,
+        "clocks_per_s": sim_ns / USER_CLK_NS / wall_s,
+    }
+
+
 def system_run(p: Raw) -> SystemRun:
     """One system-speed point as the report keeps it: frames, times and rates."""
     size = p["task"]["size"]
@@ -242,9 +252,7 @@ def system_run(p: Raw) -> SystemRun:
         wall_s=p["wall_s"],
         cpu_s=p["cpu_s"],
         sim_ns=p["sim_ns"],
-        frames_per_s=p["frames_delivered"] / p["wall_s"],
-        frames_per_cpu_s=p["frames_delivered"] / p["cpu_s"],
-        clocks_per_s=p["sim_ns"] / USER_CLK_NS / p["wall_s"],
+        **rates(p["frames_delivered"], p["wall_s"], p["cpu_s"], p["sim_ns"]),
         target_frames_per_s=TARGET_SYSTEM_FPS.get(size),
         latency_ns=latency(p["latency_ns"]),
         latencies_ns=p.get("latencies_ns", []),
@@ -341,9 +349,7 @@ def _core_speed(good: list[Raw]) -> list[CoreSpeed]:
             wall_s=v["wall_s"],
             sim_ns=v["sim_ns"],
             cpu_s=v["cpu_s"],
-            frames_per_s=v["frames"] / v["wall_s"],
-            frames_per_cpu_s=v["frames"] / v["cpu_s"],
-            clocks_per_s=v["sim_ns"] / USER_CLK_NS / v["wall_s"],
+            **rates(v["frames"], v["wall_s"], v["cpu_s"], v["sim_ns"]),
         )
         for k, v in speed.items()
     ]
