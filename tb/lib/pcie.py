@@ -6,21 +6,31 @@ The stock root complex drops a device write that matches no memory region with o
 line, and answers reads inline, holding the whole root complex for the read's latency
 (cocotbext-pcie 0.2.16). Here both are replaced (``HostPort``): every device access goes
 through the IOMMU domain of the device into ``model.hostmem.HostMemory``; every write is
-recorded; a write or read the IOMMU refuses, or one that crosses a 4 KiB page, is a recorded
-fault (and a refused read gets an Unsupported Request completion), so a test fails instead
-of losing the access. Each read is answered from its own coroutine after ``read_latency_ns``
-plus a random ``read_jitter_ns`` (so completions of different tags come back out of order),
-split at MPS or at every RCB; ``read_fault`` can answer chosen reads UR or CA, or never;
-``read_delay`` holds chosen answers back (memory read on time, completions late).
+recorded; a write or read the IOMMU refuses is a recorded fault (and a refused read gets an
+Unsupported Request completion), so a test fails instead of losing the access. Each read is
+answered from its own coroutine after ``read_latency_ns`` plus a random ``read_jitter_ns``
+(so completions of different tags come back out of order), split at MPS or at every RCB;
+``read_fault`` can answer chosen reads UR or CA, or never; ``read_delay`` holds chosen
+answers back (memory read on time, completions late).
+
+Every memory request the device sends is checked, as it leaves the device model, against the
+PCIe rules a root port would hold it to (``HostPort.check_request``, ``rq_request``;
+docs/verification.md "Host-port checks"): the Max Payload Size and Max Read Request Size in
+force in the function's Device Control, the byte-enable rules, 4 KiB, the completion-record
+coalescing limit of ``rx_cpl_wr`` for writes into a completion ring the host programmed, and
+tags (none reused while outstanding). A breach fails the test at once with the TLP named
+(``TlpViolation``); a request that crosses 4 KiB is also a recorded fault and is not sent.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -37,6 +47,7 @@ from cocotbext.pcie.xilinx.us.interface import RqSink, UsPcieFrame
 from model import regmap
 from model.hostmem import HostMemory
 from model.iommu import Domain, Iommu, IommuFault, Perm
+from model.records import CPL_BYTES
 
 PAGE = 0x1000
 RCB = 64  # read completion boundary, bytes
@@ -45,6 +56,21 @@ RCB = 64  # read completion boundary, bytes
 MSI_BASE = 0xFEE0_0000
 MSI_SIZE = 0x10_0000
 MAC_CLK_NS = 6.4  # 156.25 MHz
+RX_CPL_WR_SV = Path(__file__).resolve().parents[2] / "rtl" / "rx_cpl_wr.sv"
+
+
+def sv_parameter_default(path: Path, name: str) -> int:
+    """The whole-number default of parameter ``name`` in the module header of ``path``."""
+    m = re.search(
+        rf"\bparameter\s+int(?:\s+unsigned)?\s+{name}\s*=\s*(\d+)\s*[,)]", path.read_text()
+    )
+    if m is None:
+        raise ValueError(f"{path}: no whole-number default for parameter {name}")
+    return int(m[1])
+
+
+# Records per completion write, at most (rx_cpl_wr's MAX_RECS: rx_dma takes the default)
+MAX_RECS = sv_parameter_default(RX_CPL_WR_SV, "MAX_RECS")
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,71 @@ class DmaFault:
     addr: int
     length: int
     reason: str
+
+
+@dataclass(frozen=True)
+class TlpViolation:
+    """A device request that breaks a rule of the host port: ``rule`` names the check (MPS,
+    MRRS, byte enables, 4 KiB, coalescing, tag), ``tlp`` the request."""
+
+    rule: str
+    detail: str
+    tlp: str
+    time_ns: float
+
+    def __str__(self) -> str:
+        return f"host port: {self.rule}: {self.detail}: {self.tlp} at {self.time_ns:.0f} ns"
+
+
+# UltraScale+ RQ descriptor request types (PG213)
+US_REQ_MEM_RD, US_REQ_MEM_WR = 0b0000, 0b0001
+_WRITES = (TlpType.MEM_WRITE, TlpType.MEM_WRITE_64)
+_READS = (TlpType.MEM_READ, TlpType.MEM_READ_64)
+_KIND = {TlpType.MEM_WRITE: "MWr32", TlpType.MEM_WRITE_64: "MWr64",
+         TlpType.MEM_READ: "MRd32", TlpType.MEM_READ_64: "MRd64"}  # fmt: skip
+# byte enables contiguous with the rest of a request: the first DW's run up to its last byte,
+# the last DW's run from its first byte
+_FIRST_BE_TO_END = (0b1111, 0b1110, 0b1100, 0b1000)
+_LAST_BE_FROM_START = (0b0001, 0b0011, 0b0111, 0b1111)
+
+
+def describe(tlp: Tlp) -> str:
+    """One line naming a memory request: kind, address, length, byte enables, tag, requester."""
+    kind = _KIND.get(tlp.fmt_type, str(tlp.fmt_type))
+    return (
+        f"{kind} addr 0x{tlp.address:x} len {tlp.length} DW ({4 * tlp.length} B) "
+        f"first BE {tlp.first_be:04b} last BE {tlp.last_be:04b} tag {tlp.tag} "
+        f"from {tlp.requester_id}"
+    )
+
+
+def describe_rq(frame: UsPcieFrame) -> str:
+    """``describe`` for a request as it leaves RQ (descriptor dwords, byte enables in tuser)."""
+    kind = {US_REQ_MEM_RD: "MRd", US_REQ_MEM_WR: "MWr"}.get((frame.data[2] >> 11) & 0xF, "req")
+    addr = (frame.data[0] & ~3) | frame.data[1] << 32
+    return (
+        f"{kind} addr 0x{addr:x} len {frame.data[2] & 0x7FF} DW first BE {frame.first_be:04b} "
+        f"last BE {frame.last_be:04b} tag {frame.data[3] & 0xFF} on RQ"
+    )
+
+
+def byte_enable_breach(length: int, address: int, first_be: int, last_be: int) -> str | None:
+    """What breaks PCIe's First/Last DW byte-enable rules in a memory request of ``length``
+    DW at DW address ``address`` (None: nothing). A 1-DW request has last BE 0000b and any
+    first BE; a longer one has neither 0000b; non-contiguous enables are allowed only in a
+    QW-aligned 2-DW request; otherwise the first DW's enables run to its end and the last
+    DW's from its start."""
+    if length == 1:
+        return None if last_be == 0 else f"a 1-DW request has last BE 0000b, not {last_be:04b}"
+    if first_be == 0 or last_be == 0:
+        return "a request longer than 1 DW has no BE field of 0000b"
+    if length == 2 and address & 7 == 0:
+        return None
+    if first_be not in _FIRST_BE_TO_END:
+        return f"first BE {first_be:04b} is not contiguous with the rest of the request"
+    if last_be not in _LAST_BE_FROM_START:
+        return f"last BE {last_be:04b} is not contiguous with the rest of the request"
+    return None
 
 
 def byte_runs(tlp: Tlp) -> list[tuple[int, bytes]]:
@@ -116,6 +207,18 @@ class HostPort:
     msis: list[tuple[int, int, float]] = field(default_factory=list)
     on_msi: Callable[[int, int], None] | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cocotb.tb.host"))
+    # the device's function (cocotbext-pcie): its Device Control holds the MPS, MRRS and
+    # Extended Tag Field Enable in force (None: the root complex's MPS and MRRS, 8-bit tags)
+    function: Any = None
+    # (base, bytes) of every completion ring the host has programmed into an enabled queue
+    cpl_rings: Callable[[], list[tuple[int, int]]] | None = None
+    max_recs: int = MAX_RECS
+    # breaches of the request rules, in order; each one fails the test unless expected
+    violations: list[TlpViolation] = field(default_factory=list)
+    expect_violations: bool = False
+    # (function, tag) -> the read holding it, until its last completion is sent (a
+    # withheld read holds its tag for ever)
+    outstanding: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def install(self) -> None:
         for t in (TlpType.MEM_WRITE, TlpType.MEM_WRITE_64):
@@ -141,6 +244,109 @@ class HostPort:
         self.faults.append(DmaFault(addr, length, reason))
         self.log.error("DMA fault: %d B at 0x%x: %s", length, addr, reason)
 
+    def limits(self) -> tuple[int, int, bool]:
+        """(MPS bytes, MRRS bytes, extended tags enabled) in force now."""
+        if self.function is None:
+            return 128 << self.rc.max_payload_size, 128 << self.rc.max_read_request_size, True
+        cap = self.function.pcie_cap
+        return (
+            128 << cap.max_payload_size,
+            128 << cap.max_read_request_size,
+            bool(cap.extended_tag_field_enable),
+        )
+
+    def _violate(self, rule: str, detail: str, what: str, now: float) -> None:
+        v = TlpViolation(rule, detail, what, now)
+        self.violations.append(v)
+        self.log.error("%s", v)
+        if not self.expect_violations:
+            raise AssertionError(str(v))
+
+    def watch(self, dev: Any) -> None:
+        """Check every memory request ``dev`` sends towards the host: its ``upstream_send``
+        (which the hard-IP model's RQ logic and everything else it sends go through) runs
+        ``check_request`` first. A request that crosses 4 KiB is then not sent (the link
+        model would refuse it with a bare assertion): it is a recorded fault. Tags are
+        checked earlier, as RQ hands each request to the model (``rq_request``)."""
+        send = dev.upstream_send
+
+        async def checked(tlp: Tlp) -> None:
+            if tlp.fmt_type in _WRITES or tlp.fmt_type in _READS:
+                if not self.check_request(tlp, get_sim_time("ns")):
+                    return
+            await send(tlp)
+
+        dev.upstream_send = checked
+
+    def check_request(self, tlp: Tlp, now: float) -> bool:
+        """Check one memory request against the rules in force; False if it crosses 4 KiB.
+        Each breach is recorded and, unless ``expect_violations``, raised: the sending task
+        fails the test with it."""
+        mps, mrrs, _ = self.limits()
+        size = 4 * tlp.length
+        write = tlp.fmt_type in _WRITES
+        if write and size > mps:
+            self._violate("MPS", f"{size} B of payload over MPS {mps}", describe(tlp), now)
+        if not write and size > mrrs:
+            self._violate("MRRS", f"{size} B read over MRRS {mrrs}", describe(tlp), now)
+        breach = byte_enable_breach(tlp.length, tlp.address, tlp.first_be, tlp.last_be)
+        if breach is not None:
+            self._violate("byte enables", breach, describe(tlp), now)
+        if write:
+            self._check_cpl_write(tlp, now, mps)
+        if (tlp.address & (PAGE - 1)) + size <= PAGE:
+            return True
+        kind = "write" if write else "read"
+        self._violate("4 KiB", f"{kind} crosses a page boundary", describe(tlp), now)
+        self._fault(tlp.address, size, f"{kind} crosses a 4 KiB boundary")
+        return False
+
+    def _check_cpl_write(self, tlp: Tlp, now: float, mps: int) -> None:
+        """A write into a completion ring: whole records, at most min(MAX_RECS, MPS / 32) of
+        them, starting at a record inside the ring and ending by its end."""
+        if self.cpl_rings is None:
+            return
+        lo, size = tlp.address, 4 * tlp.length
+        for base, ring in self.cpl_rings():
+            if lo + size <= base or lo >= base + ring:
+                continue
+            recs, limit = size // CPL_BYTES, min(self.max_recs, mps // CPL_BYTES)
+            whole = (tlp.first_be, tlp.last_be) == (0xF, 0xF) and size % CPL_BYTES == 0
+            if lo < base or (lo - base) % CPL_BYTES or not whole:
+                detail = f"not whole records of the ring at 0x{base:x}"
+                self._violate("coalescing", detail, describe(tlp), now)
+            elif recs > limit:
+                detail = (
+                    f"{recs} records in one write; at most min(MAX_RECS {self.max_recs}, "
+                    f"MPS {mps} / {CPL_BYTES}) = {limit}"
+                )
+                self._violate("coalescing", detail, describe(tlp), now)
+            if lo + size > base + ring:
+                detail = f"past the end of the ring at 0x{base:x} ({ring} B)"
+                self._violate("coalescing", detail, describe(tlp), now)
+            return
+
+    def rq_request(self, frame: UsPcieFrame) -> bool:
+        """Tag rules for a request as RQ hands it to the hard-IP model, before the model's
+        own bookkeeping: a read's tag fits the tag field enabled in Device Control and is not
+        held by an outstanding read. False (the request is not sent) after a breach, which
+        is raised unless ``expect_violations``."""
+        if (frame.data[2] >> 11) & 0xF != US_REQ_MEM_RD:
+            return True
+        now = get_sim_time("ns")
+        tag, function = frame.data[3] & 0xFF, (frame.data[2] >> 16) & 0x7
+        what = describe_rq(frame)
+        seen = len(self.violations)
+        if tag >= 32 and not self.limits()[2]:
+            self._violate("tag", "tag over 31 with Extended Tag Field Enable clear", what, now)
+        held = self.outstanding.get((function, tag))
+        if held is not None:
+            self._violate("tag", f"reused while [{held}] is outstanding", what, now)
+        if len(self.violations) > seen:
+            return False
+        self.outstanding[(function, tag)] = what
+        return True
+
     async def handle_write(self, tlp: Tlp) -> None:
         now = get_sim_time("ns")
         if MSI_BASE <= tlp.address < MSI_BASE + MSI_SIZE:
@@ -150,9 +356,6 @@ class HostPort:
                 self._fault(tlp.address, tlp.length * 4, "MSI message is not one full DWORD")
             elif self.on_msi is not None:
                 self.on_msi(tlp.address, data)
-            return
-        if (tlp.address & (PAGE - 1)) + tlp.length * 4 > PAGE:
-            self._fault(tlp.address, tlp.length * 4, "write crosses a 4 KiB boundary")
             return
         assert self.domain is not None
         for addr, data in byte_runs(tlp):
@@ -182,12 +385,14 @@ class HostPort:
             await Timer(round(latency), "ns")
         fault = self.read_fault(tlp.address, length) if self.read_fault else None
         if fault == "withhold":
-            return
+            return  # its tag stays outstanding: the device may never use it again
         answer = self._answer(tlp, fault, length)
         delay = self.read_delay(tlp.address, length) if self.read_delay else 0.0
         if delay:
             await Timer(round(delay), "ns")
-        for cpl in answer:
+        for k, cpl in enumerate(answer):
+            if k == len(answer) - 1:  # the device may reuse the tag once this arrives
+                self.outstanding.pop((tlp.requester_id.function, tlp.tag), None)
             await self.rc.send(cpl)
 
     def _answer(self, tlp: Tlp, fault: str | None, length: int) -> list[Tlp]:
@@ -200,9 +405,6 @@ class HostPort:
             )
             return [make(tlp, PcieId(0, 0, 0))]
         assert fault is None, f"read_fault returned {fault!r}"
-        if (tlp.address & (PAGE - 1)) + length > PAGE:
-            self._fault(tlp.address, length, "read crosses a 4 KiB boundary")
-            return [Tlp.create_ur_completion_for_tlp(tlp, PcieId(0, 0, 0))]
         assert self.domain is not None
         try:
             chunks = self.domain.translate(tlp.address, length, write=False)
@@ -273,12 +475,21 @@ class FusedRqSink(RqSink):
     def _init(self) -> None:
         super()._init()
         self._fused = self.seg_count == 1
+        # called with each request as the model's RQ logic takes it (HostPort.rq_request);
+        # a request it refuses is not handed to the model
+        self.on_request: Callable[[UsPcieFrame], bool] | None = None
         self._cur: UsPcieFrame | None = None
         self._tuser_62 = len(self.bus.tuser) == 62
 
     async def _run(self) -> None:
         if not self._fused:
             await super()._run()
+
+    async def recv(self) -> UsPcieFrame:
+        while True:
+            frame: UsPcieFrame = await super().recv()
+            if self.on_request is None or self.on_request(frame):
+                return frame
 
     async def _run_sink(self) -> None:
         if not self._fused:
@@ -618,8 +829,14 @@ class PcieHarness:
         self.mem = HostMemory()
         self.iommu = Iommu()
         self.host = HostPort(self.rc, self.mem, self.iommu, read_latency_ns=read_latency_ns)
+        self.host.function = self.dev.functions[0]
+        self.host.cpl_rings = self.cpl_rings
         self.host.install()
+        self.host.watch(self.dev)
+        self.dev.rq_sink.on_request = self.host.rq_request
         self.bar0: Any = None
+        # what the host has written to BAR0's registers (enumerate wraps the BAR window)
+        self.shadow = bytearray(regmap.MSIX_TABLE_OFFSET)
         if hasattr(dut, "mac_clk"):
             from tb.lib.common import start_clock
 
@@ -642,8 +859,63 @@ class PcieHarness:
         await fn.enable_device()
         await fn.set_master()
         self.bar0 = fn.bar_window[0]
+        self._snoop(self.bar0)
         self.host.attach(int(self.dev.functions[0].pcie_id))
         await RisingEdge(self.dut.clk)
+
+    def _snoop(self, bar: Any) -> None:
+        """Keep ``shadow`` up to date with every write through the BAR0 window (all register
+        writes pass its ``write``); a core reset (DEV_CTRL.reset) clears it, as it returns
+        every ring register to 0."""
+        write = bar.write
+
+        async def snooped(address: int, data: Any, **kw: Any) -> None:
+            data = bytes(data)
+            if address < len(self.shadow):
+                self.shadow[address : address + len(data)] = data[: len(self.shadow) - address]
+            if address <= regmap.DEV_CTRL.offset < address + len(data):
+                if data[regmap.DEV_CTRL.offset - address] & 1:
+                    self.shadow[:] = bytes(len(self.shadow))
+            await write(address, data, **kw)
+
+        bar.write = snooped
+
+    def _shadow_reg(self, offset: int) -> int:
+        return int.from_bytes(self.shadow[offset : offset + 4], "little")
+
+    def cpl_rings(self) -> list[tuple[int, int]]:
+        """(base, bytes) of the completion ring of every queue the host has enabled, as it
+        programmed them."""
+        rings = []
+        regs = regmap.RXQ.regs
+        for q in range(regmap.RXQ.entries):
+            ctrl = self._shadow_reg(regmap.RXQ.addr(q, "CTRL"))
+            if not regs["CTRL"].fields["enable"].get(ctrl):
+                continue
+            base = self._shadow_reg(regmap.RXQ.addr(q, "CPL_BASE_LO"))
+            base |= self._shadow_reg(regmap.RXQ.addr(q, "CPL_BASE_HI")) << 32
+            size = self._shadow_reg(regmap.RXQ.addr(q, "CPL_SIZE"))
+            if base:
+                rings.append((base, CPL_BYTES << regs["CPL_SIZE"].fields["log2"].get(size)))
+        return rings
+
+    async def set_device_control(self, mps: int, mrrs: int) -> None:
+        """Set Max Payload Size and Max Read Request Size (bytes) as system software does: in
+        the function's Device Control and, for MPS, the root port's; then wait until the
+        hard-IP model shows them to the core (cfg_max_payload, cfg_max_read_req)."""
+        mps_code, mrrs_code = (mps // 128).bit_length() - 1, (mrrs // 128).bit_length() - 1
+        if 128 << mps_code != mps or 128 << mrrs_code != mrrs:
+            raise ValueError(f"MPS {mps} / MRRS {mrrs}: not 128 B times a power of two")
+        fn = self.rc.find_device(self.dev.functions[0].pcie_id)
+        await fn.set_mps(mps_code)  # refuses more than the function supports
+        await fn.set_readrq(mrrs_code)
+        self.rc.max_payload_size = mps_code  # the root port's own: completions it sends
+        for _ in range(100):
+            await RisingEdge(self.dut.clk)
+            got = (int(self.dut.cfg_max_payload.value), int(self.dut.cfg_max_read_req.value))
+            if got == (mps_code, mrrs_code):
+                return
+        raise AssertionError(f"Device Control MPS {mps} / MRRS {mrrs} never reached cfg_max_*")
 
     async def read_reg(self, offset: int) -> int:
         return int(await self.bar0.read_dword(offset, timeout=2000, timeout_unit="ns"))
