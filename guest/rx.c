@@ -3,17 +3,22 @@
  * splitrx guest receiver: runs inside the Linux guest (static, no libraries beyond libc).
  *
  * Reads every frame eth0 receives on an AF_PACKET socket and prints, on the control tty,
- * one line per frame: "F <seq> <length> <fnv1a-64 hex>". The kernel moves an 802.1Q tag
- * out of the frame before packet sockets see it; the receiver puts it back (from
- * PACKET_AUXDATA) so the line describes the frame as it was on the wire. Frames the guest
- * sends itself (PACKET_OUTGOING) are not printed.
+ * one line per frame: "F <seq> <length> <fnv1a-64 hex> <csum>". The kernel moves an 802.1Q
+ * tag out of the frame before packet sockets see it; the receiver puts it back (from
+ * PACKET_AUXDATA) so the line describes the frame as it was on the wire. <csum> is 1 when
+ * the kernel holds the frame's checksum as already verified (TP_STATUS_CSUM_VALID: the
+ * driver set CHECKSUM_UNNECESSARY, which virtio_net does for a net header with
+ * VIRTIO_NET_HDR_F_DATA_VALID), else 0. Frames the guest sends itself (PACKET_OUTGOING) are
+ * not printed.
  *
  * It also binds UDP sockets (IPv4 and IPv6) on the given ports and reads every datagram:
  * the kernel counts Udp InDatagrams only for datagrams an application read, and verifies
- * the UDP checksum on that path (InCsumErrors).
+ * the UDP checksum on that path (InCsumErrors). Each datagram read is one line
+ * "U <port> <4|6> <length> <fnv1a-64 hex of the payload>".
  *
  * The control tty (raw mode) also takes commands, one per line:
- *   stats  -> "S key=value ..." with the guest kernel's counters
+ *   stats  -> "S key=value ..." with the guest kernel's counters (eth0's statistics,
+ *             /proc/net/snmp and snmp6, the interrupts of the virtio device)
  *   quit   -> the stats line, then exit 0
  * "R ready" is printed once every socket is bound (and the file given with -r created).
  *
@@ -132,6 +137,51 @@ static long long snmp(const char *proto, const char *field) {
 	return out;
 }
 
+/* Field `field` of /proc/net/snmp6 (one "name value" pair a line). */
+static long long snmp6(const char *field) {
+	FILE *f = fopen("/proc/net/snmp6", "r");
+	if (!f)
+		return -1;
+	char name[128];
+	long long v, out = -1;
+	while (fscanf(f, "%127s %lld", name, &v) == 2) {
+		if (!strcmp(name, field)) {
+			out = v;
+			break;
+		}
+	}
+	fclose(f);
+	return out;
+}
+
+/* Interrupts the guest took for its virtio devices: every CPU's count on each line of
+ * /proc/interrupts that names a virtio device (with vectors=0, one INTx line). */
+static long long virtio_irqs(void) {
+	FILE *f = fopen("/proc/interrupts", "r");
+	if (!f)
+		return -1;
+	char line[1024];
+	long long total = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (!strstr(line, "virtio"))
+			continue;
+		char *p = strchr(line, ':');
+		if (!p)
+			continue;
+		p++;
+		for (;;) {
+			char *end;
+			long long n = strtoll(p, &end, 10);
+			if (end == p)
+				break;
+			total += n;
+			p = end;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
 static void stats(const char *iface, int psock) {
 	struct tpacket_stats st;
 	socklen_t len = sizeof st;
@@ -140,13 +190,15 @@ static void stats(const char *iface, int psock) {
 	}
 	say("S rx_packets=%llu rx_bytes=%llu rx_dropped=%llu rx_errors=%llu tx_packets=%llu "
 	    "udp_in_datagrams=%lld udp_in_csum_errors=%lld udp_rcvbuf_errors=%lld "
-	    "udp_no_ports=%lld tcp_in_csum_errors=%lld frames=%llu udp_read=%llu "
+	    "udp_no_ports=%lld tcp_in_csum_errors=%lld udp6_in_datagrams=%lld "
+	    "udp6_in_csum_errors=%lld virtio_irqs=%lld frames=%llu udp_read=%llu "
 	    "packet_socket_drops=%llu\n",
 	    read_sysfs(iface, "rx_packets"), read_sysfs(iface, "rx_bytes"),
 	    read_sysfs(iface, "rx_dropped"), read_sysfs(iface, "rx_errors"),
 	    read_sysfs(iface, "tx_packets"), snmp("Udp", "InDatagrams"),
 	    snmp("Udp", "InCsumErrors"), snmp("Udp", "RcvbufErrors"), snmp("Udp", "NoPorts"),
-	    snmp("Tcp", "InCsumErrors"), (unsigned long long)frames,
+	    snmp("Tcp", "InCsumErrors"), snmp6("Udp6InDatagrams"), snmp6("Udp6InCsumErrors"),
+	    virtio_irqs(), (unsigned long long)frames,
 	    (unsigned long long)udp_read, (unsigned long long)pkt_drops);
 }
 
@@ -218,11 +270,13 @@ static void read_frames(int psock) {
 		size_t len = (size_t)n > MAX_FRAME ? MAX_FRAME : (size_t)n;
 		size_t wire_len = (size_t)n;
 		uint8_t *frame = buf + 4;
+		int csum_valid = 0;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
 			if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA)
 				continue;
 			struct tpacket_auxdata aux;
 			memcpy(&aux, CMSG_DATA(c), sizeof aux);
+			csum_valid = !!(aux.tp_status & TP_STATUS_CSUM_VALID);
 			if (!(aux.tp_status & TP_STATUS_VLAN_VALID) || len < 12)
 				continue;
 			uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid
@@ -237,12 +291,12 @@ static void read_frames(int psock) {
 			wire_len += 4;
 		}
 		frames++;
-		say("F %llu %zu %016llx\n", (unsigned long long)frames, wire_len,
-		    (unsigned long long)fnv1a64(frame, len));
+		say("F %llu %zu %016llx %d\n", (unsigned long long)frames, wire_len,
+		    (unsigned long long)fnv1a64(frame, len), csum_valid);
 	}
 }
 
-static void read_udp(int fd) {
+static void read_udp(int fd, int port, int family) {
 	static uint8_t buf[MAX_FRAME];
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -254,6 +308,8 @@ static void read_udp(int fd) {
 			return; /* e.g. a checksum error was reported on this read: counted by the kernel */
 		}
 		udp_read++;
+		say("U %d %d %zd %016llx\n", port, family == AF_INET6 ? 6 : 4, n,
+		    (unsigned long long)fnv1a64(buf, (size_t)n));
 	}
 }
 
@@ -310,12 +366,17 @@ int main(int argc, char **argv) {
 		die("bind packet");
 
 	struct pollfd fds[2 + 2 * MAX_PORTS];
+	int fd_port[2 + 2 * MAX_PORTS], fd_family[2 + 2 * MAX_PORTS];
 	int nfds = 0;
 	fds[nfds++] = (struct pollfd){.fd = psock, .events = POLLIN};
 	fds[nfds++] = (struct pollfd){.fd = tty, .events = POLLIN};
 	for (int i = 0; i < nports; i++) {
-		fds[nfds++] = (struct pollfd){.fd = udp_socket(AF_INET, ports[i]), .events = POLLIN};
-		fds[nfds++] = (struct pollfd){.fd = udp_socket(AF_INET6, ports[i]), .events = POLLIN};
+		for (int k = 0; k < 2; k++) {
+			int family = k ? AF_INET6 : AF_INET;
+			fd_port[nfds] = ports[i];
+			fd_family[nfds] = family;
+			fds[nfds++] = (struct pollfd){.fd = udp_socket(family, ports[i]), .events = POLLIN};
+		}
 	}
 	if (ready) {
 		int fd = open(ready, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -336,7 +397,7 @@ int main(int argc, char **argv) {
 			read_frames(psock);
 		for (int i = 2; i < nfds; i++)
 			if (fds[i].revents & POLLIN)
-				read_udp(fds[i].fd);
+				read_udp(fds[i].fd, fd_port[i], fd_family[i]);
 		if (fds[1].revents & POLLIN) {
 			ssize_t n = read(tty, cmd + have, sizeof cmd - 1 - have);
 			if (n <= 0)
@@ -349,7 +410,7 @@ int main(int argc, char **argv) {
 					nl[-1] = 0;
 				read_frames(psock); /* whatever arrived before the command */
 				for (int i = 2; i < nfds; i++)
-					read_udp(fds[i].fd);
+					read_udp(fds[i].fd, fd_port[i], fd_family[i]);
 				if (!strcmp(cmd, "stats")) {
 					stats(iface, psock);
 				} else if (!strcmp(cmd, "quit")) {

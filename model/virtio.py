@@ -422,6 +422,12 @@ class SplitRing:
         self._notify_disabled = False  # vhost's used_flags & NO_NOTIFY shadow
         self._signalled_used = 0
         self._signalled_used_valid = False
+        # device side: what the notification settings asked of the other side (figures)
+        self.used_updates = 0  # used idx updates (push_used_n)
+        self.calls_asked = 0  # need_notify() true: the driver's used_event (or flags) asked
+        self.kicks_asked = 0  # arms (enable_notify, nothing pending) the driver then passed
+        self.kick_races = 0  # arms with entries already past them: a kick may or may not come
+        self._armed: int | None = None  # the avail idx of the last such arm not yet passed
 
     # -- raw field access -------------------------------------------------------------------
 
@@ -637,10 +643,18 @@ class SplitRing:
         self.used_idx = self.used_idx_in_ring
         self._notify_disabled = False
         self._signalled_used_valid = False
+        self._armed = None
+
+    def _observe_avail(self, idx: int) -> None:
+        """The device read avail idx ``idx``: a clean arm it passed asked for one kick."""
+        if self._armed is not None and idx != self._armed:
+            self.kicks_asked += 1
+            self._armed = None
 
     def avail_pending(self) -> int:
         """Avail entries the driver published and the device has not popped."""
         self._seen_avail_idx = self.avail_idx
+        self._observe_avail(self._seen_avail_idx)
         pending = (self._seen_avail_idx - self.last_avail_idx) & _U16
         if pending > self.num:
             raise ChainError(
@@ -747,21 +761,24 @@ class SplitRing:
         new = (old + len(entries)) & _U16
         self.used_idx = new
         self._w16(self.layout.used_idx_addr, new)
+        self.used_updates += 1
         # An index that went all the way round makes signalled_used meaningless.
         if (new - self._signalled_used) & _U16 < (new - old) & _U16:
             self._signalled_used_valid = False
 
     def need_notify(self) -> bool:
         """Whether the used entries published since the last notification need an
-        interrupt (vhost ``vhost_notify``, without NOTIFY_ON_EMPTY)."""
+        interrupt (vhost ``vhost_notify``, without NOTIFY_ON_EMPTY). Counted in
+        ``calls_asked``."""
         if not self.event_idx:
-            return not self.avail_flags & VRING_AVAIL_F_NO_INTERRUPT
-        old, valid = self._signalled_used, self._signalled_used_valid
-        new = self._signalled_used = self.used_idx
-        self._signalled_used_valid = True
-        if not valid:
-            return True
-        return vring_need_event(self.used_event, new, old)
+            asked = not self.avail_flags & VRING_AVAIL_F_NO_INTERRUPT
+        else:
+            old, valid = self._signalled_used, self._signalled_used_valid
+            new = self._signalled_used = self.used_idx
+            self._signalled_used_valid = True
+            asked = not valid or vring_need_event(self.used_event, new, old)
+        self.calls_asked += asked
+        return asked
 
     def disable_notify(self) -> None:
         """Ask the driver not to kick (vhost ``vhost_disable_notify``): sets NO_NOTIFY
@@ -776,12 +793,24 @@ class SplitRing:
         """Ask for kicks again (vhost ``vhost_enable_notify``): clears NO_NOTIFY, or with
         EVENT_IDX sets avail_event to the last avail idx seen. Returns True when avail
         entries are already pending (the caller must look again: no kick will come).
-        Does nothing and returns False when notifications were not disabled."""
+        Does nothing and returns False when notifications were not disabled.
+
+        The figures: an arm with the driver's avail idx still at the value armed asks for
+        exactly one kick once the driver publishes past it (``kicks_asked``, counted when
+        the device sees that); with entries already past it, the driver may or may not have
+        seen the arm in time (``kick_races``)."""
         if not self._notify_disabled:
             return False
         self._notify_disabled = False
+        self._observe_avail(self.avail_idx)
+        armed = self._seen_avail_idx
         if self.event_idx:
-            self._w16(self.layout.avail_event_addr, self._seen_avail_idx)
+            self._w16(self.layout.avail_event_addr, armed)
         else:
             self._w16(self.layout.used_flags_addr, 0)
-        return self.avail_idx != self.last_avail_idx
+        now = self.avail_idx
+        if now == armed:
+            self._armed = armed
+        else:
+            self.kick_races += 1
+        return now != self.last_avail_idx

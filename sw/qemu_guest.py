@@ -6,14 +6,17 @@ network (no user-mode networking, no default NIC).
 The guest's RAM is a shared memfd (``memory-backend-memfd,share=on``) so the back-end can
 map it. Serial port 0 is the console (kernel and /init, to ``console.log``); serial port 1
 is the control channel of the guest's receiver (guest/rx.c), a unix socket QEMU connects
-to: it prints ``R ready`` once its sockets are bound, ``F <seq> <len> <fnv1a-64>`` for
-every frame eth0 received, and ``S key=value ...`` (the guest kernel's counters) when sent
-``stats`` or ``quit``. Everything here is non-blocking: ``poll()`` reads what arrived.
+to: it prints ``R ready`` once its sockets are bound, ``F <seq> <len> <fnv1a-64> <csum>``
+for every frame eth0 received (``csum`` 1 when the guest kernel holds its checksum as
+verified: the net header said DATA_VALID), ``U <port> <4|6> <len> <fnv1a-64>`` for every
+UDP datagram its sockets read, and ``S key=value ...`` (the guest kernel's counters) when
+sent ``stats`` or ``quit``. Everything here is non-blocking: ``poll()`` reads what arrived.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -61,8 +64,10 @@ class GuestImage:
     release: str
 
     @classmethod
-    def find(cls, folder: Path) -> GuestImage:
-        """The image in ``folder`` (build/guest), or ``GuestUnavailable``."""
+    def find(cls, folder: Path, sources: Path | None = None) -> GuestImage:
+        """The image in ``folder`` (build/guest), or ``GuestUnavailable``; with ``sources``
+        (the project's guest/ folder) also when the image was built from other versions of
+        those files (its manifest's fingerprints)."""
         if shutil.which(QEMU) is None:
             raise GuestUnavailable(f"{QEMU} not installed (run: {INSTALL_HINT})")
         kernel, initrd, manifest = (
@@ -72,15 +77,37 @@ class GuestImage:
         )
         if not (kernel.exists() and initrd.exists() and manifest.exists()):
             raise GuestUnavailable(f"no guest image in {folder} (run: {INSTALL_HINT})")
-        release = str(json.loads(manifest.read_text()).get("kernel_release", "?"))
-        return cls(kernel, initrd, release)
+        info = json.loads(manifest.read_text())
+        if sources is not None:
+            inputs = info.get("inputs", {})
+            for src in sorted(p for p in sources.iterdir() if p.is_file()):
+                digest = hashlib.sha256(src.read_bytes()).hexdigest()
+                if inputs.get(f"guest/{src.name}") != digest:
+                    raise GuestUnavailable(
+                        f"the guest image in {folder} was built from another guest/{src.name} "
+                        f"(run: make guest-image)"
+                    )
+        return cls(kernel, initrd, str(info.get("kernel_release", "?")))
 
 
 @dataclass(frozen=True)
 class RxLine:
-    """One frame as the guest's receiver read it."""
+    """One frame as the guest's receiver read it; ``csum_valid``: the guest kernel took its
+    checksum as verified (TP_STATUS_CSUM_VALID, from the net header's DATA_VALID)."""
 
     seq: int
+    length: int
+    hash: int
+    csum_valid: bool = False
+
+
+@dataclass(frozen=True)
+class UdpLine:
+    """One UDP datagram a socket of the guest's receiver read: port, IP version, payload
+    length and FNV-1a hash."""
+
+    port: int
+    family: int
     length: int
     hash: int
 
@@ -95,7 +122,11 @@ class GuestConfig:
     peer: tuple[str, str] = DEFAULT_PEER  # a static neighbour: (IPv4 address, MAC)
     udp_ports: tuple[int, ...] = (9,)
     rx_queue_size: int = 256
+    # virtio-net device properties: QEMU offers the guest only what these allow and what the
+    # vhost-user back-end offers
     mrg_rxbuf: bool = True
+    guest_csum: bool = False
+    event_idx: bool = True
 
 
 @dataclass
@@ -113,6 +144,7 @@ class QemuGuest:
     ready_at: float | None = None  # wall time the console said READY_MARKER
     rx_ready: bool = False  # the receiver said it is listening
     frames: list[RxLine] = field(default_factory=list)
+    datagrams: list[UdpLine] = field(default_factory=list)
     stats: list[dict[str, int]] = field(default_factory=list)  # each "S" line, in order
     errors: list[str] = field(default_factory=list)  # "E" lines of the receiver
     console_lines: list[str] = field(default_factory=list)
@@ -142,9 +174,14 @@ class QemuGuest:
     def command(self) -> list[str]:
         c = self.config
         mem = f"{c.mem_mb}M"
+
+        def on(flag: bool) -> str:
+            return "on" if flag else "off"
+
         nic = (
             f"virtio-net-pci,netdev=n0,mac={c.mac},vectors=0,romfile=,"
-            f"mrg_rxbuf={'on' if c.mrg_rxbuf else 'off'},rx_queue_size={c.rx_queue_size}"
+            f"mrg_rxbuf={on(c.mrg_rxbuf)},guest_csum={on(c.guest_csum)},"
+            f"event_idx={on(c.event_idx)},rx_queue_size={c.rx_queue_size}"
         )
         return [
             self.qemu, "-accel", "tcg", "-m", mem,
@@ -249,8 +286,11 @@ class QemuGuest:
     def _ctl_line(self, line: str) -> None:
         kind, _, rest = line.partition(" ")
         if kind == "F":
-            seq, length, h = rest.split()
-            self.frames.append(RxLine(int(seq), int(length), int(h, 16)))
+            seq, length, h, *csum = rest.split()
+            self.frames.append(RxLine(int(seq), int(length), int(h, 16), csum == ["1"]))
+        elif kind == "U":
+            port, family, length, h = rest.split()
+            self.datagrams.append(UdpLine(int(port), int(family), int(length), int(h, 16)))
         elif kind == "S":
             self.stats.append({k: int(v) for k, v in (kv.split("=") for kv in rest.split())})
         elif kind == "R":
@@ -282,6 +322,13 @@ class QemuGuest:
         if qlog:
             out += "\n    qemu: " + "\n    qemu: ".join(qlog.splitlines()[-5:])
         return out
+
+    def kill(self) -> None:
+        """SIGKILL: QEMU dies at once, in the middle of whatever it was doing (its sockets
+        close; nothing is torn down in order)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
         """End QEMU (SIGTERM, then SIGKILL); returns its exit status."""

@@ -212,8 +212,8 @@ class Vring:
     enabled: bool = False
     started: bool = False
     layout: SplitRingLayout | None = None  # guest-physical, set when the ring starts
-    kicks: int = 0
-    calls: int = 0
+    kicks: int = 0  # the front-end's kicks (eventfd counts)
+    calls: int = 0  # calls the back-end made
 
 
 @dataclass
@@ -336,7 +336,8 @@ class VhostUserConnection:
 
     def kicked(self) -> list[Vring]:
         """Started rings whose kick eventfd fired since the last look (the eventfd is
-        read, so a kick is seen once), and every started ring in polling mode."""
+        read, so a kick is seen once; ``Vring.kicks`` adds its counter, the kicks since the
+        last read), and every started ring in polling mode."""
         rings = [r for r in self.rings if r.started]
         fds = [r.kick_fd for r in rings if r.kick_fd is not None]
         ready = set(select.select(fds, [], [], 0)[0]) if fds else set()
@@ -346,10 +347,11 @@ class VhostUserConnection:
                 out.append(r)
             elif r.kick_fd in ready:
                 try:
-                    os.read(r.kick_fd, 8)
+                    raw = os.read(r.kick_fd, 8)
                 except BlockingIOError:
                     continue
-                r.kicks += 1
+                # an eventfd's counter: the kicks since the last read (each one wrote 1)
+                r.kicks += int.from_bytes(raw, "little") if len(raw) == 8 else 1
                 out.append(r)
         return out
 

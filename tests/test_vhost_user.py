@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """vhost-user back-end (sw.vhost_user, sw.vhost_user_net) against a front-end of our own
-(tests/vhost_user_client.py) that owns a memfd "guest" and runs the model virtio-net driver
+(sw/vhost_user_client.py) that owns a memfd "guest" and runs the model virtio-net driver
 on its own mapping of it: the protocol, the memory table becoming host memory (a NIC write
 lands in the front-end's memfd, no copy), RX through the one vhost backend, TX drained,
 stop/teardown/reconnect, and every kind of bad message: one error line, the device stopped,
@@ -41,9 +41,9 @@ from sw.vhost_user import (
     VringAddr,
     VringState,
 )
+from sw.vhost_user_client import HIGH_START, FakeFrontEnd
 from sw.vhost_user_net import DEFAULT_NET_FEATURES, VhostUserNet
 from tb.lib.parse_ref import MAX_EXT_HDRS, MAX_HDR_BYTES, reference
-from tests.vhost_user_client import HIGH_START, FakeFrontEnd
 
 RID = 0x0100
 MAC = "02:00:00:00:00:01"

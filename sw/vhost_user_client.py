@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""A small vhost-user front-end of our own, for tests: it speaks the protocol as QEMU's
+"""A small vhost-user front-end of our own, for tests and the simulation's bad-input runs
+(tests/test_vhost_user.py, tb/lib/linux_guest.py): it speaks the protocol as QEMU's
 docs/interop/vhost-user.rst defines it, in the order QEMU 7.2 sends it (docs/guest.md); owns
 a "guest" whose RAM is a memfd laid out as QEMU lays out a PC's (region 0 below 640 KiB,
 region 1 from 768 KiB, both mapped from the same memfd); and drives the guest's virtqueues
@@ -57,7 +58,8 @@ class FakeFrontEnd:
         self.mm[:] = bytes([POISON_BYTE]) * ram_size
         self.mem = HostMemory()
         self.ram = GuestRam(self.mem, ram_size, name="fake-guest")
-        self.mem.back(self.ram.host_base, self.mm)
+        self._view = memoryview(self.mm)
+        self.mem.back(self.ram.host_base, self._view)
         self.ram.alloc(HIGH_START - 16)  # the guest's own allocations start above the hole
         self.ram_size = ram_size
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -198,5 +200,6 @@ class FakeFrontEnd:
         self.kick_fds.clear()
         self.call_fds.clear()
         self.mem.unback(self.ram.host_base)
+        self._view.release()
         self.mm.close()
         os.close(self.memfd)
