@@ -21,7 +21,7 @@ from scapy.layers.inet6 import (
     IPv6ExtHdrHopByHop,
     IPv6ExtHdrRouting,
 )
-from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import Dot1AD, Dot1Q, Dot3, Ether
 from scapy.packet import Packet
 
 from model.parse_meta import Meta
@@ -88,13 +88,22 @@ def reference(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
     return m
 
 
+def type_or_length(frame: bytes) -> int:
+    """Bytes 12..13 of an Ethernet frame as scapy decodes them: the EtherType of Ethernet II,
+    or the length of an IEEE 802.3 frame (LLC, SNAP, spanning tree, NetBIOS, IPX: scapy
+    dissects a value up to 1500 as ``Dot3``, whose field is ``len``). rx_parser reads either
+    as a type: anything but IPv4, IPv6 or a VLAN tag ends the parse after L2."""
+    eth = Ether(frame[:14])
+    return int(eth.len if isinstance(eth, Dot3) else eth.type)
+
+
 def _headers(frame: bytes, max_hdr: int, max_ext: int) -> Meta:
     m = Meta(csum=ones_sum(frame[14:]))
     n = len(frame)
     if n < 14:
         m.malformed = True
         return m
-    et, pos, tags = Ether(frame[:14]).type, 12, 0
+    et, pos, tags = type_or_length(frame), 12, 0
     while (tags == 0 and et in (0x8100, 0x88A8)) or (tags == 1 and et == 0x8100):
         if pos + 6 > n:
             m.malformed = True
@@ -272,7 +281,7 @@ def scapy_offsets(frame: bytes) -> tuple[int, int, int]:
     frames scapy built untouched): the run of Ethernet/VLAN layers, then the run of IP/IPv6
     extension layers, then one TCP/UDP layer; 0 where the run is missing."""
     ends = [0, 0, 0]
-    groups = [(Ether, Dot1Q, Dot1AD), (IP, IPv6, *EXT_CLASSES.values()), (TCP, UDP)]
+    groups = [(Ether, Dot3, Dot1Q, Dot1AD), (IP, IPv6, *EXT_CLASSES.values()), (TCP, UDP)]
     layer, off, g = Ether(frame), 0, 0
     while layer and g < 3:
         if not isinstance(layer, groups[g]):
