@@ -8,11 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import LLC, SNAP, STP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import rdpcap, wrpcap
 
 from tb import sim
+from tb.lib.parse_ref import parameter_defaults
+from tb.runner.build import REPO
 
 pytestmark = pytest.mark.sim
 
@@ -84,3 +87,26 @@ def test_ieee_802_3_frames_go_through_the_whole_system(tmp_path: Path) -> None:
     assert all(want.values()), want
     assert {k: got.get(k) for k in want} == want
     assert got["dropped"] == []
+
+
+def test_jumbo_frames_reach_the_host_queue_up_to_the_mac_limit(tmp_path: Path) -> None:
+    """Frames over 2 KiB, up to the MAC's limit (MAX_FRAME_BYTES with FCS, read from
+    rtl/splitrx_top.sv), are delivered byte-exact to the host queue during a replay (its
+    groups hold the largest frame); one byte more is an oversize drop."""
+    limit = parameter_defaults(REPO / "rtl" / "splitrx_top.sv", ("MAX_FRAME_BYTES",))
+    largest = limit["MAX_FRAME_BYTES"] - 4  # FCS excluded
+    sizes = [2049, 4097, 6000, 8193, largest]
+    dsts = [HOST, "ff:ff:ff:ff:ff:ff", "02:00:00:00:00:77", "01:00:5e:00:00:01", HOST]
+    frames = [
+        Ether(dst=d, src=PEER) / IP() / UDP(sport=n) / Raw(bytes(n - 42))
+        for d, n in zip(dsts, sizes, strict=True)
+    ]
+    over = Ether(dst=HOST, src=PEER) / IP() / UDP() / Raw(bytes(largest + 1 - 42))
+    pcap = tmp_path / "jumbo.pcap"
+    wrpcap(str(pcap), [*frames, over])
+    assert sim.main(["--pcap", str(pcap), "--pcap-out", str(tmp_path / "out")]) == 0
+    got = owner_captures(tmp_path / "out")
+    assert [len(f) for f in got["host-driver"]] == sizes
+    assert got["host-driver"] == [bytes(f) for f in frames]
+    rows = (tmp_path / "out" / "dropped.csv").read_text().splitlines()
+    assert rows[1:] == [f"5,{largest + 1},oversize"], rows

@@ -29,12 +29,19 @@ from model.virtio import (
 )
 from sw.guest_virtio import RxFrame
 from tb.lib.scoreboard import ScoreboardMismatch
-from tb.lib.system import DRIVER, HDR, HOST_MAC, SystemRig, spread_rss
+from tb.lib.system import (
+    DRIVER,
+    HDR,
+    HOST_MAC,
+    MAX_FRAME_BYTES,
+    SystemRig,
+    host_group_for,
+    spread_rss,
+)
 from tb.lib.traffic import mutate, scapy_frame
 from tb.sim_scenarios import DEFAULT, HOSTILE_POSTS, HOSTILE_QUOTA, JUMBO, TABLE
 
 USER_CLK_NS = 4.0
-MAX_WIRE_FRAME = 9026  # the MAC's limit with FCS (9018 B jumbo + two VLAN tags)
 BATCH = 8
 
 
@@ -54,10 +61,10 @@ def read_pcap(path: str) -> list[bytes]:
 
 async def send_captured(rig: SystemRig, frame: bytes) -> None:
     """Pad to the 60-byte minimum as the sender's MAC would; longer than the MAC accepts
-    (9026 B with FCS) -> expected as an oversize drop."""
+    (MAX_FRAME_BYTES with FCS) -> expected as an oversize drop."""
     if len(frame) < 60:
         frame = frame + bytes(60 - len(frame))
-    if len(frame) + 4 > MAX_WIRE_FRAME:
+    if len(frame) + 4 > MAX_FRAME_BYTES:
         rig.stats.sent += 1
         rig.sb.wire(frame, DropReason.OVERSIZE)
         await rig.wire.send(XgmiiFrame.from_payload(frame))
@@ -207,7 +214,10 @@ async def scenario(dut: object) -> None:
     rig = SystemRig(
         dut, guests=list(sc.guests_for(bool(dump))), xsks=list(sc.xsks),
         host_queue=sc.host_queues > 0, host_queues=max(1, sc.host_queues),
-        host_group=sc.host_group, promisc=sc.promisc,
+        # a replay delivers every frame the MAC takes to the host: groups that hold one
+        host_group=max(sc.host_group, host_group_for(MAX_FRAME_BYTES)) if replay
+        else sc.host_group,
+        promisc=sc.promisc,
     )  # fmt: skip
     dests = list(sc.dests)
     max_for = dict.fromkeys(sc.jumbo, JUMBO)  # destinations with another largest frame

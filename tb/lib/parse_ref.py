@@ -37,12 +37,15 @@ RX_PARSER_SV = Path(__file__).resolve().parents[2] / "rtl" / "rx_parser.sv"
 PARAMETERS = ("MAX_HDR_BYTES", "MAX_EXT_HDRS", "META_DEPTH_FRAMES")
 
 
-def parameter_defaults(path: Path = RX_PARSER_SV) -> dict[str, int]:
-    """The whole-number defaults of rx_parser's ``PARAMETERS`` as the module header declares
-    them (``parameter int unsigned NAME = 256,``)."""
+def parameter_defaults(
+    path: Path = RX_PARSER_SV, names: tuple[str, ...] = PARAMETERS
+) -> dict[str, int]:
+    """The whole-number defaults of a module's parameters ``names`` (rx_parser's
+    ``PARAMETERS`` by default) as its header declares them (``parameter int unsigned NAME =
+    256,``)."""
     text = path.read_text()
     out = {}
-    for name in PARAMETERS:
+    for name in names:
         m = re.search(rf"\bparameter\s+int(?:\s+unsigned)?\s+{name}\s*=\s*(\d+)\s*[,)]", text)
         if m is None:
             raise ValueError(f"{path}: no whole-number default for parameter {name}")

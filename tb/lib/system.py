@@ -20,6 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cocotb.triggers import Event, Lock, Timer
@@ -52,6 +53,7 @@ from sw.vhost import DEFAULT_HDR_BUF_SIZE, VhostNetRx, vhost_queue_settings
 from sw.xsk_owner import XskApp, XskFrame, XskRx, register_umem
 from tb.lib.common import deadline
 from tb.lib.coredma import cfg_of
+from tb.lib.parse_ref import parameter_defaults
 from tb.lib.pcie import MSI_BASE, PcieHarness
 from tb.lib.scoreboard import Scoreboard
 from tb.lib.specs import HOST_MAC, GuestSpec, XskSpec
@@ -62,7 +64,27 @@ DRIVER = "host-driver"  # owner of the completion rings and the host queue's buf
 MSI_DATA_BASE = 0x40  # interrupt controller vector of RX queue q: 0x40 + q
 HOST_BUF = 2048  # the host queues' data buffers (header buffers: DEFAULT_HDR_BUF_SIZE)
 HOST_HDR_BUF = DEFAULT_HDR_BUF_SIZE
-HOST_ENTRIES = 64  # descriptors per host queue
+HOST_ENTRIES = 64  # descriptors per host queue (more for groups of over four buffers)
+HOST_DATA_OFFSET = 0  # the host queues' stream starts at the data buffer's first byte
+SPLITRX_TOP_SV = Path(__file__).resolve().parents[2] / "rtl" / "splitrx_top.sv"
+# the largest frame the MAC takes, FCS included (9018 B jumbo + two VLAN tags): its one
+# definition is splitrx_top's parameter default
+MAX_FRAME_BYTES = parameter_defaults(SPLITRX_TOP_SV, ("MAX_FRAME_BYTES",))["MAX_FRAME_BYTES"]
+
+
+def host_group_for(frame_bytes: int) -> int:
+    """Host buffers per group for a frame of ``frame_bytes`` at the host queues'
+    data_offset (a frame not split lands whole in the data buffers)."""
+    return -(-(HOST_DATA_OFFSET + frame_bytes) // HOST_BUF)
+
+
+def host_entries_for(group: int) -> int:
+    """Descriptors of a host queue with groups of ``group``: HOST_ENTRIES, or at least 16
+    groups' worth (a power of two)."""
+    n = HOST_ENTRIES
+    while n < 16 * group:
+        n *= 2
+    return n
 
 
 def mac_int(mac: str) -> int:
@@ -282,9 +304,10 @@ class SystemRig:
         self.sb.add_owner(spec.name, spec.queue)
 
     async def _open_host(self, index: int) -> None:
-        entries, group = HOST_ENTRIES, self.host_group
+        group = self.host_group
+        entries = host_entries_for(group)
         q = await self._queue(
-            index, desc_entries=entries, data_offset=0, mode=PlacementMode.SPLIT,
+            index, desc_entries=entries, data_offset=HOST_DATA_OFFSET, mode=PlacementMode.SPLIT,
             split_level=SplitLevel.L4,
         )  # fmt: skip
         owner = DRIVER if self.n_host == 1 else f"{DRIVER}.q{index}"
