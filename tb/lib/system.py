@@ -246,6 +246,9 @@ class SystemRig:
         return self
 
     async def _queue(self, index: int, **kw: Any) -> RxQueue:
+        old = self.queues.get(index)
+        if old is not None and old.closed:  # opened again: the old ring is not the NIC's now
+            self.tracker.return_buffer(DRIVER, 1_000_000 + index)
         q = await self.drv.open_queue(index, **kw)
         self.queues[index] = q
         poll = q.poll
