@@ -6,7 +6,7 @@ names and descriptions), the tests and the docs (docs/sim.md). Nothing here impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from model.hostmem import PAGE_SIZE
@@ -43,14 +43,45 @@ class Scenario:
     rss: bool = False  # RSS over the host queues (Microsoft key, UDP 4-tuple)
     mutate: bool = False  # frames mutated (tb.lib.traffic.mutate) after they are built
     hostile: bool = False  # the whole wire back to back; guest "hostile" torn down 2/3 in
-    # with DUMP (RAM images to walk offline) each guest's buffers are posted once, so frames
-    # beyond them drop as no_buffer: these GuestSpec fields then replace the guests' own
-    on_dump: dict[str, Any] = field(default_factory=dict)
 
     def guests_for(self, dump: bool) -> tuple[GuestSpec, ...]:
-        if not dump or not self.on_dump:
+        """The guests; with DUMP (RAM images to walk offline) each posts ``DUMP_BUFFERS``
+        buffers (or its ring, if larger) once and never reuses one, so its RAM ends holding
+        every frame it received; frames beyond them drop as no_buffer."""
+        if not dump:
             return self.guests
-        return tuple(replace(g, **self.on_dump) for g in self.guests)
+        return tuple(
+            replace(
+                g, reuse=False, refill=False, may_drop=True,
+                guest_num=max(g.guest_num, DUMP_BUFFERS), ram_size=dump_ram_size(g),
+            )
+            for g in self.guests
+        )  # fmt: skip
+
+    def xsks_for(self, dump: bool) -> tuple[XskSpec, ...]:
+        """The xsk apps; with DUMP each has ``DUMP_BUFFERS`` UMEM chunks (the rig posts each
+        once) and a completion ring as large, so none of its entries is overwritten."""
+        if not dump:
+            return self.xsks
+        return tuple(
+            replace(
+                x, chunks=max(x.chunks, DUMP_BUFFERS),
+                ring_size=max(x.ring_size, x.chunks, DUMP_BUFFERS),
+            )
+            for x in self.xsks
+        )  # fmt: skip
+
+
+DUMP_BUFFERS = 256  # receive buffers each guest or xsk app posts once with DUMP
+
+
+def dump_ram_size(g: GuestSpec) -> int:
+    """Guest RAM for ``DUMP_BUFFERS`` fresh buffers (each its largest segment size times
+    its longest chain) with its rings, whole MiB, at least the guest's own."""
+    sizes = g.buf_size if isinstance(g.buf_size, tuple) else (g.buf_size,)
+    chains = g.chain_buffers if isinstance(g.chain_buffers, tuple) else (g.chain_buffers,)
+    need = max(g.guest_num, DUMP_BUFFERS) * max(sizes) * max(chains) + (1 << 20)
+    return max(g.ram_size, -(-need // (1 << 20)) << 20)
 
 
 def _guest(name: str, mac: str, queue: int, **kw: Any) -> GuestSpec:
@@ -70,13 +101,6 @@ TABLE: dict[str, Scenario] = {
         ),
         host_queues=1,
         dests=((G0, 0.4), (G1, 0.4), (HOST_MAC, 0.1), (BROADCAST, 0.05), (STRANGER, 0.05)),
-        on_dump={
-            "reuse": False,
-            "refill": False,
-            "may_drop": True,
-            "guest_num": 256,
-            "ram_size": 1 << 22,
-        },
     ),  # fmt: skip
     "jumbo-mergeable": Scenario(
         description="one virtio guest with mergeable 2 KiB buffers (SPLIT_HOLE); frames "

@@ -28,6 +28,12 @@ from model.virtio import (
     VIRTIO_RING_F_INDIRECT_DESC,
 )
 from sw.guest_virtio import RxFrame
+from sw.xsk_owner import (
+    ENTRY_BYTES,
+    RING_ENTRIES_OFFSET,
+    RING_INDEX_MASK,
+    RING_PRODUCER_OFFSET,
+)
 from tb.lib.scoreboard import ScoreboardMismatch
 from tb.lib.system import (
     DRIVER,
@@ -102,12 +108,15 @@ FEATURE_NAMES = {
 
 
 def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -> dict[str, str]:
-    """guest<N>.bin (guest N's RAM, guest-physical ``ram_gpa_base`` at offset 0) and
-    manifest.json with what a program that knows only the virtio spec needs to walk each
-    used ring and recover every frame (docs/sim.md)."""
+    """guest<N>.bin (guest N's RAM, guest-physical ``ram_gpa_base`` at offset 0),
+    <xsk>.bin (an xsk app's address space: UMEM and rings) and manifest.json with what a
+    program that knows only the virtio spec (or the xsk ring layout of sw/xsk_owner.py)
+    needs to walk each used ring or completion ring and recover every frame (docs/sim.md).
+    A guest torn down mid-run is there too, as its RAM was at the end."""
     out.mkdir(parents=True, exist_ok=True)
     guests = []
-    for n, g in enumerate(rig.guests.values()):
+    everyone = [*rig.guests.values(), *rig.retired.values()]
+    for n, g in enumerate(everyone):
         (out / f"guest{n}.bin").write_bytes(rig.h.mem.read(g.ram.host_base, g.spec.ram_size))
         lay = g.guest.layout
         guests.append({
@@ -127,8 +136,37 @@ def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -
                 "first_used_idx": g.guest.start_idx,
             },
             "frames_received": len(g.received),
+            "stalled": g.spec.stalled,  # never read its used ring (hostile)
+            "torn_down": g.spec.name in rig.retired,
         })  # fmt: skip
-    manifest = {"seed": seed, "scenario": scenario, "input_pcap": pcap or None, "guests": guests}
+    xsks = []
+    for x in rig.xsks.values():
+        space, comp = x.app.space, x.app.comp_ring.layout
+        (out / f"{x.spec.name}.bin").write_bytes(rig.h.mem.read(space.host_base, space.size))
+        xsks.append({
+            "name": x.spec.name,
+            "mac": x.spec.mac,
+            "space_base": space.guest_base,
+            "space_size": space.size,
+            "umem_addr": x.app.umem.base,
+            "umem_size": x.app.umem.size,
+            "chunk_size": x.spec.chunk_size,
+            "placement_mode": x.queue.mode.name,
+            "comp_ring": {
+                "base": comp.base,
+                "size": comp.size,
+                "producer_offset": RING_PRODUCER_OFFSET,
+                "entries_offset": RING_ENTRIES_OFFSET,
+                "entry_bytes": ENTRY_BYTES,
+                # the consumer index has moved past every entry the app read
+                "first_index": (x.app.comp_ring.cons - len(x.received)) & RING_INDEX_MASK,
+            },
+            "frames_received": len(x.received),
+        })  # fmt: skip
+    manifest = {
+        "seed": seed, "scenario": scenario, "input_pcap": pcap or None, "guests": guests,
+        "xsks": xsks,
+    }  # fmt: skip
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return {"manifest": str(out / "manifest.json")}
 
@@ -212,12 +250,12 @@ async def scenario(dut: object) -> None:
     wall0 = time.perf_counter()
     sc = TABLE[name]
     rig = SystemRig(
-        dut, guests=list(sc.guests_for(bool(dump))), xsks=list(sc.xsks),
+        dut, guests=list(sc.guests_for(bool(dump))), xsks=list(sc.xsks_for(bool(dump))),
         host_queue=sc.host_queues > 0, host_queues=max(1, sc.host_queues),
         # a replay delivers every frame the MAC takes to the host: groups that hold one
         host_group=max(sc.host_group, host_group_for(MAX_FRAME_BYTES)) if replay
         else sc.host_group,
-        promisc=sc.promisc,
+        promisc=sc.promisc, dump=bool(dump),
     )  # fmt: skip
     dests = list(sc.dests)
     max_for = dict.fromkeys(sc.jumbo, JUMBO)  # destinations with another largest frame

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cocotb.triggers import Event, Lock, Timer
+from cocotb.triggers import Event, First, Lock, Timer
 from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiFrame
 
+from model import regmap
 from model import steer as steer_model
 from model.hostmem import GuestRam
 from model.iommu import Perm
@@ -157,6 +158,7 @@ class SystemRig:
         host_group: int = 1,
         promisc: bool = False,
         read_latency_ns: float = 0.0,
+        dump: bool = False,
         **single: Any,
     ) -> None:
         self.dut = dut
@@ -171,7 +173,11 @@ class SystemRig:
         self.n_host = host_queues if host_queue else 0
         self.host_group = host_group
         self.with_promisc = promisc
+        # DUMP: each xsk app offers each UMEM chunk once (its frames stay for the dump) and
+        # may then drop as no_buffer; guests get the same from their specs (Scenario.guests_for)
+        self.dump = dump
         self.guests: dict[str, Guest] = {}
+        self.retired: dict[str, Guest] = {}  # guests torn down mid-traffic
         self.xsks: dict[str, Xsk] = {}
         self.hosts: dict[int, HostQueue] = {}  # by queue index
         self.completions: list[RxCompletion] = []  # every completion the host polled
@@ -304,7 +310,7 @@ class SystemRig:
         register_umem(self.pool, spec.name, app.umem, spec.quota_pages)
         rx = XskRx(q, self.pool, spec.name, app.binding(), min_buffer=spec.chunk_size)
         self.xsks[spec.name] = Xsk(spec, q, app, rx)
-        self.sb.add_owner(spec.name, spec.queue)
+        self.sb.add_owner(spec.name, spec.queue, may_drop=self.dump)
 
     async def _open_host(self, index: int) -> None:
         group = self.host_group
@@ -443,7 +449,8 @@ class SystemRig:
                 await hq.queue.post(back)
         for x in self.xsks.values():
             await x.rx.service()
-            frames = x.app.receive()  # the app's own API: its completion ring and UMEM
+            # the app's own API: its completion ring and UMEM
+            frames = x.app.receive(recycle=not self.dump)
             for xf in frames:
                 self.sb.delivered(x.spec.name, xf.data)
             x.received += frames
@@ -500,6 +507,7 @@ class SystemRig:
             stats = self.pool.stats(name)
             await g.backend.teardown()
             del self.guests[name]
+            self.retired[name] = g
         return g, stats
 
     async def receive(self, n: int, timeout_ns: float = 200_000) -> list[RxFrame]:
@@ -514,14 +522,41 @@ class SystemRig:
 
     async def receive_all(self, timeout_ns: float = 1_000_000) -> None:
         """Serve the host at each interrupt until every frame routed to an owner so far has
-        been delivered (the scoreboard knows which)."""
+        been delivered (the scoreboard knows which) or, for an owner whose queue may drop
+        (``may_drop``: a DUMP guest that posts each buffer once, a stalled one), delivered
+        or counted in its queue's DROPS. The host keeps serving those owners meanwhile: their
+        backends hand the NIC the buffers still waiting in their rings."""
 
         def outstanding() -> int:
             return sum(
                 len(b.pending) + len(b.completed) for b in self.sb.owners.values() if not b.may_drop
             )
 
-        await deadline(self.serve(outstanding), timeout_ns, "every routed frame at its owner")
+        async def until_resolved() -> None:
+            await self.serve(outstanding)
+            while await self._in_flight_may_drop():
+                await First(self.irq.wait(), Timer(1000, "ns"))
+                self.irq.clear()
+                await self.service()
+
+        await deadline(until_resolved(), timeout_ns, "every routed frame at its owner or dropped")
+
+    async def _in_flight_may_drop(self) -> int:
+        """Frames routed to owners that may drop (and are still served) that are neither
+        delivered nor counted as dropped by their queue yet. Frames a queue drops stay first
+        in the owner's ``pending`` until a later completion skips them, so those in flight
+        are the pending ones beyond the queue's DROPS not yet accounted for."""
+        live = {*self.guests, *self.xsks}
+        n = 0
+        for b in self.sb.owners.values():
+            if not b.may_drop or b.name not in live:
+                continue
+            left = len(b.pending) + (0 if b.stalled else len(b.completed))
+            if left:
+                drops = await self.drv.read_counter64(regmap.RXQ, b.queue, "DROPS")
+                n += max(0, len(b.pending) - (drops - b.skipped - b.too_long))
+                n += 0 if b.stalled else len(b.completed)
+        return n
 
     async def settle(self, ns: float = 2000) -> None:
         """Wait for the wire to drain and the NIC to finish, then serve the host once."""
