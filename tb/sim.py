@@ -95,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"--guest linux: the guest's MAC, for QEMU's mac= and the steering entry "
         f"({DEFAULT_MAC})",
     )
-    ap.add_argument("--frames", type=positive, default=200, help="frames on the wire (200)")
+    ap.add_argument(
+        "--frames",
+        type=positive,
+        help="frames on the wire (200); with --pcap the whole capture once, or N: its first N "
+        "frames, from its start again while N is more",
+    )
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
     ap.add_argument(
         "--pcap", metavar="FILE", help="replay a capture onto the wire instead of random frames"
@@ -112,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"FST trace to {WAVES_FILE.relative_to(REPO)} (make waves)",
     )
     args = ap.parse_args(argv)
+    frames_given = args.frames is not None
+    if not frames_given:
+        args.frames = 200
     linux = args.guest == "linux"
     if linux:
         for opt, given in (("--scenario", args.scenario), ("--dump", args.dump)):
@@ -126,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"splitrx sim: --guest linux: {exc}", file=sys.stderr)
             return 2
     scenario = args.scenario or "two-guests-host"
+    if args.pcap and scenario == "hostile":
+        ap.error(
+            "--pcap: not with --scenario hostile, whose traffic is its own attack "
+            "(the wire saturated towards the hostile guest)"
+        )
     if args.pcap:
         problem = check_pcap(args.pcap)
         if problem:
@@ -147,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     # a trace left by an earlier run would not match this run's log
     WAVES_FILE.unlink(missing_ok=True)
     log = RUN_DIR / "sim.log"
-    what = f"frames of {args.pcap}" if args.pcap else f"{args.frames} frames"
+    what = f"{args.frames} frames"
+    if args.pcap:
+        what = f"{what} of {args.pcap}" if frames_given else f"frames of {args.pcap}"
     print(f"splitrx sim: {what}, seed {args.seed} (log: {log})", file=sys.stderr)
     progress_path = BUILD_ROOT / "last-sim-progress"
     progress_path.unlink(missing_ok=True)
@@ -167,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             extra_env={
                 **(guest_env if linux else {}),
                 "SPLITRX_REPORT": str(report_path),
-                "SPLITRX_FRAMES": str(args.frames),
+                # empty: the whole capture
+                "SPLITRX_FRAMES": str(args.frames) if frames_given or not args.pcap else "",
                 "SPLITRX_SEED": str(args.seed),
                 "SPLITRX_SCENARIO": scenario,
                 "SPLITRX_PCAP": str(Path(args.pcap).resolve()) if args.pcap else "",
@@ -198,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     delivered = sum(r["delivered"].values())
     placement = ", ".join(f"{o} {m}" for o, m in r["placement"].items())
     print(f"splitrx sim — scenario {r['scenario']}, seed {r['seed']} ({placement})")
-    print(f"  sent       {r['sent']} frames on the wire")
+    replay = r.get("replay") or {}
+    passes = f" ({replay['passes']} passes over its {replay['capture_frames']} frames)"
+    print(
+        f"  sent       {r['sent']} frames on the wire"
+        + (passes if replay.get("passes", 1) > 1 else "")
+    )
     for owner, n in r["delivered"].items():
         print(f"  delivered  {owner}: {n}")
     drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"

@@ -5,6 +5,7 @@ order in its PCAP_OUT capture. The captures are made here with scapy."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from scapy.utils import rdpcap, wrpcap
 
 from tb import sim
 from tb.lib.parse_ref import parameter_defaults
-from tb.runner.build import REPO
+from tb.runner.build import BUILD_ROOT, REPO
 
 pytestmark = pytest.mark.sim
 
@@ -110,3 +111,35 @@ def test_jumbo_frames_reach_the_host_queue_up_to_the_mac_limit(tmp_path: Path) -
     assert got["host-driver"] == [bytes(f) for f in frames]
     rows = (tmp_path / "out" / "dropped.csv").read_text().splitlines()
     assert rows[1:] == [f"5,{largest + 1},oversize"], rows
+
+
+def small_capture(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    frames = [
+        Ether(dst=HOST, src=PEER) / IP() / UDP(sport=i) / Raw(b"r" * 20 * i) for i in range(3)
+    ]
+    pcap = tmp_path / "three.pcap"
+    wrpcap(str(pcap), frames)
+    return pcap, [on_wire(f) for f in frames]
+
+
+@pytest.mark.parametrize("n", [2, 7])
+def test_frames_with_a_capture_sends_that_many_from_its_start(tmp_path: Path, n: int) -> None:
+    """--frames N with --pcap: the capture's first N frames, from its start again while N is
+    more (7 of 3: three passes); without --frames the whole capture once."""
+    pcap, want = small_capture(tmp_path)
+    out = tmp_path / "out"
+    assert sim.main(["--pcap", str(pcap), "--frames", str(n), "--pcap-out", str(out)]) == 0
+    assert owner_captures(out)["host-driver"] == [want[i % 3] for i in range(n)]
+    report = json.loads((BUILD_ROOT / "last-sim-report.json").read_text())
+    assert report["sent"] == n and report["replay"] == {"capture_frames": 3, "passes": -(-n // 3)}
+
+
+def test_pcap_with_the_hostile_scenario_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pcap, _ = small_capture(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        sim.main(["--pcap", str(pcap), "--scenario", "hostile"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--pcap" in err and "hostile" in err, err

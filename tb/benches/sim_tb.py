@@ -238,13 +238,13 @@ async def scenario(dut: object) -> None:
     (UDP/TCP/VLAN/IPv6) from the wire to every owner, each checked against the reference
     model."""
     name = os.environ.get("SPLITRX_SCENARIO", DEFAULT)
-    frames = int(os.environ.get("SPLITRX_FRAMES", "200"))
+    frames_env = os.environ.get("SPLITRX_FRAMES", "200")  # empty with a capture: all of it
     pcap_in = os.environ.get("SPLITRX_PCAP", "")
     pcap_out = os.environ.get("SPLITRX_PCAP_OUT", "")
     dump = os.environ.get("SPLITRX_DUMP", "")
     replay = read_pcap(pcap_in) if pcap_in else []
-    if replay:
-        frames = len(replay)
+    # a capture is sent from its start again while more frames are asked for
+    frames = int(frames_env) if frames_env else len(replay)
     seed = int(os.environ.get("SPLITRX_SEED", "1"))
     rng = random.Random(seed)
     wall0 = time.perf_counter()
@@ -276,7 +276,7 @@ async def scenario(dut: object) -> None:
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
                 if replay:
-                    await send_captured(rig, replay[i])
+                    await send_captured(rig, replay[i % len(replay)])
                     continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
                 f = scapy_frame(rng, rng.randint(60, max_for.get(dst, sc.max_size)), i, dst=dst)
@@ -315,6 +315,9 @@ async def scenario(dut: object) -> None:
         "user_clk_cycles": int(sim_ns / USER_CLK_NS),
         "wall_s": wall,
         "hostile": hostile,
+        "replay": {"capture_frames": len(replay), "passes": -(-frames // len(replay))}
+        if replay
+        else {},
         "rss": {
             "key": "Microsoft verification key"
             if rss.key == MS_VERIFICATION_KEY
