@@ -76,7 +76,11 @@ class VhostUserNet:
     the guest (the caller picks index and ring size); the guest is page-constructor owner
     ``owner`` with ``quota_pages``; ``mode``/``split_level`` its placement. ``on_frame``
     sees each frame delivered into the guest (``VhostNetRx.on_frame``), ``on_tx`` each frame
-    the guest sends. ``tracker`` learns the guest's memory ranges (for violation reports)."""
+    the guest sends. ``tracker`` learns the guest's memory ranges (for violation reports).
+    ``on_rx_stop(backend, reason)`` is told when the RX backend has been torn down (its NIC
+    queue quiesced and closed, every page unpinned), with the reason when the front-end went
+    away or broke the protocol, None at GET_VRING_BASE. ``owner`` may be changed between
+    front-ends: the next one is registered under the new name."""
 
     def __init__(
         self,
@@ -93,6 +97,7 @@ class VhostUserNet:
         tracker: DmaWriteTracker | None = None,
         on_frame: Callable[[bytes, RxCompletion], None] | None = None,
         on_tx: Callable[[bytes], None] | None = None,
+        on_rx_stop: Callable[[VhostNetRx, str | None], None] | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
         vhost_queue_settings(features, mode, split_level)  # refuses a mode virtio cannot use
@@ -108,6 +113,7 @@ class VhostUserNet:
         self.tracker = tracker
         self.on_frame = on_frame
         self.on_tx = on_tx
+        self.on_rx_stop = on_rx_stop
         self.log = log
         self.stats = VhostUserNetStats()
         self.server = VhostUserServer(path)
@@ -255,6 +261,8 @@ class VhostUserNet:
             b.stop(reason)
         await b.teardown()
         self.backend = None
+        if self.on_rx_stop is not None:
+            self.on_rx_stop(b, reason)
         return b.ring.last_avail_idx
 
     def _needs_reset(self, reason: str) -> None:

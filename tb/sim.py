@@ -13,6 +13,7 @@ which `make waves` opens in GTKWave with tb/waves/splitrx.gtkw.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -31,6 +32,9 @@ RUN_DIR = BUILD_ROOT / "last-sim"
 # directory when the build has FST tracing and the run is started with waves=True.
 WAVES_FILE = RUN_DIR / "dump.fst"
 GUEST_IMAGE = BUILD_ROOT.parent / "guest"  # make guest-image
+SECOND_MAC = "02:00:00:00:00:03"  # --second-guest
+#: --bad-input kinds (tb/benches/linux_tb.py BAD_INPUT)
+BAD_INPUT = ("malformed", "overlap", "unmappable", "ring-outside")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
@@ -95,6 +99,60 @@ def main(argv: list[str] | None = None) -> int:
         help=f"--guest linux: the guest's MAC, for QEMU's mac= and the steering entry "
         f"({DEFAULT_MAC})",
     )
+    lx = ap.add_argument_group("--guest linux (docs/guest.md)")
+    lx.add_argument(
+        "--placement",
+        choices=("full", "split-hole"),
+        default="full",
+        help="how the NIC places frames in the guest's buffers (full); split-hole: "
+        "headers into host buffers, copied into the hole by the host",
+    )
+    lx.add_argument(
+        "--mergeable",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VIRTIO_NET_F_MRG_RXBUF (on); without it Linux posts 1530-byte "
+        "buffers, so the MTU stays 1500",
+    )
+    lx.add_argument(
+        "--mtu",
+        type=positive,
+        default=1500,
+        help="the guest's MTU (1500); above 1500 a share of the frames are jumbo "
+        "frames up to MTU + 14 bytes (needs --mergeable)",
+    )
+    lx.add_argument(
+        "--guest-csum",
+        action="store_true",
+        help="VIRTIO_NET_F_GUEST_CSUM: the host passes DATA_VALID; a share of the "
+        "frames are UDP with right and wrong checksums",
+    )
+    lx.add_argument(
+        "--event-idx",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VIRTIO_RING_F_EVENT_IDX (on)",
+    )
+    lx.add_argument(
+        "--second-guest",
+        metavar="MAC",
+        nargs="?",
+        const=SECOND_MAC,
+        help=f"a second Linux guest (MAC {SECOND_MAC}, NIC queue 2) and the "
+        "host's own queue (queue 0, the host's MAC, broadcast)",
+    )
+    lx.add_argument(
+        "--kill",
+        choices=("linux0", "linux1"),
+        help="kill that guest's QEMU a third of the way through the traffic, then "
+        "attach a new guest to its socket",
+    )
+    lx.add_argument(
+        "--bad-input",
+        metavar="KINDS",
+        help="our own vhost-user front-end (a fake guest on NIC queue 3) sends "
+        f"bad input of these kinds, comma-separated: {', '.join(BAD_INPUT)}",
+    )
     ap.add_argument(
         "--frames",
         type=positive,
@@ -126,13 +184,41 @@ def main(argv: list[str] | None = None) -> int:
             if given:
                 ap.error(f"{opt} is for model guests, not --guest linux")
         args.guest_mac = args.guest_mac.lower()
-        if not MAC_RE.match(args.guest_mac) or int(args.guest_mac[:2], 16) & 1:
-            ap.error(f"--guest-mac {args.guest_mac}: not a unicast MAC like {DEFAULT_MAC}")
+        macs = [("--guest-mac", args.guest_mac)]
+        if args.second_guest:
+            args.second_guest = args.second_guest.lower()
+            macs.append(("--second-guest", args.second_guest))
+        for opt, mac in macs:
+            if not MAC_RE.match(mac) or int(mac[:2], 16) & 1:
+                ap.error(f"{opt} {mac}: not a unicast MAC like {DEFAULT_MAC}")
+        if args.second_guest == args.guest_mac:
+            ap.error(f"--second-guest {args.second_guest}: the first guest's MAC too")
+        if not args.mergeable and args.mtu > 1500:
+            ap.error(
+                f"--mtu {args.mtu} needs --mergeable: without mergeable buffers Linux "
+                "posts 1530-byte buffers"
+            )
+        if not 68 <= args.mtu <= 9000:
+            ap.error(f"--mtu {args.mtu}: not in 68..9000 (the MAC takes frames up to 9022 B)")
+        if args.kill == "linux1" and not args.second_guest:
+            ap.error("--kill linux1 needs --second-guest")
+        kinds = [k for k in (args.bad_input or "").split(",") if k]
+        for k in kinds:
+            if k not in BAD_INPUT:
+                ap.error(f"--bad-input {k}: not one of {', '.join(BAD_INPUT)}")
         try:
-            GuestImage.find(GUEST_IMAGE)
+            GuestImage.find(GUEST_IMAGE, REPO / "guest")
         except GuestUnavailable as exc:
             print(f"splitrx sim: --guest linux: {exc}", file=sys.stderr)
             return 2
+    else:
+        for opt, given in (("--placement", args.placement != "full"),
+                           ("--no-mergeable", not args.mergeable), ("--mtu", args.mtu != 1500),
+                           ("--guest-csum", args.guest_csum), ("--no-event-idx",
+                           not args.event_idx), ("--second-guest", args.second_guest),
+                           ("--kill", args.kill), ("--bad-input", args.bad_input)):  # fmt: skip
+            if given:
+                ap.error(f"{opt} is for --guest linux")
     scenario = args.scenario or "two-guests-host"
     if args.pcap and scenario == "hostile":
         ap.error(
@@ -171,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stderr.isatty():
         bar.start()
     guest_env = {
-        "SPLITRX_GUEST_MAC": args.guest_mac,
+        "SPLITRX_LINUX_PLAN": json.dumps(linux_plan(args)) if linux else "",
         "SPLITRX_GUEST_IMAGE": str(GUEST_IMAGE),
         "SPLITRX_GUEST_WORKDIR": str(RUN_DIR / "guest"),
     }
@@ -293,47 +379,131 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if r["checks_passed"] else 1
 
 
+def linux_plan(args: Any) -> dict[str, Any]:
+    """The plan tb/benches/linux_tb.py runs, from the --guest linux options."""
+    guest = {"mode": args.placement.upper().replace("-", "_"), "mergeable": args.mergeable,
+             "mtu": args.mtu, "csum": args.guest_csum, "event_idx": args.event_idx}  # fmt: skip
+    guests = [{"name": "linux0", "mac": args.guest_mac, "queue": 1, **guest}]
+    if args.second_guest:
+        guests.append({"name": "linux1", "mac": args.second_guest, "queue": 2, **guest})
+    return {
+        "guests": guests,
+        "host_queue": bool(args.second_guest),
+        "frames": args.frames,
+        "seed": args.seed,
+        "jumbo": 0.3 if args.mtu > 1500 else 0.0,
+        "csum_udp": 0.25 if args.guest_csum else 0.0,
+        "kill": args.kill,
+        "bad_input": [k for k in (args.bad_input or "").split(",") if k],
+        "pcap": str(Path(args.pcap).resolve()) if args.pcap else "",
+        "pcap_out": str(Path(args.pcap_out).resolve()) if args.pcap_out else "",
+    }
+
+
 def linux_report(r: dict[str, Any], t_build: float) -> list[str]:
     """The lines of `make sim GUEST=linux`'s report."""
-    g = r.get("linux") or {}
+    src = f"frames of {r['pcap']}" if r.get("pcap") else "mixed frames"
+    to = ", ".join(f"{k} {v}" for k, v in r.get("sent_to", {}).items())
+    host = r.get("host_delivered")
+    lines = [
+        f"splitrx sim — real Linux guests (kernel {r['kernel']}), seed {r['seed']}",
+        f"  sent       {r['sent']} {src} on the wire ({to})",
+        f"  delivered  {r['delivered']} into the guests' RAM (RTL DMA through the IOMMU)"
+        + ("" if host is None else f"; {host} to the host's queue"),
+        "  dropped    " + (", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"),
+    ]
+    for name, g in r.get("linux", {}).items():
+        lines += linux_guest_lines(name, g)
+    t = r.get("teardown") or {}
+    for c in t.get("checks", []):
+        lines.append(
+            f"  teardown   {c['owner']} killed mid-traffic ({c['reason']}): "
+            f"{c['lost_pending'] + c['lost_completed']} frames in flight lost with it; after: "
+            f"{c['pinned_after']} of {c['pages_checked']} pages pinned, "
+            f"{c['iommu_mapped_after']} mapped in the IOMMU, {c['ram_still_mapped']} RAM "
+            f"ranges mapped, {c['writes_after']} DMA writes into it"
+        )
+    if "reattach_boot_s" in t:
+        lines.append(f"  teardown   a new guest attached to the same socket, ready in "
+                     f"{t['reattach_boot_s']:.1f} s")  # fmt: skip
+    for x in r.get("bad_input", []):
+        line = x["error_lines"][0] if x["error_lines"] else "no error line"
+        lines.append(
+            f"  bad input  {x['kind']}: {len(x['error_lines'])} line ({line}); socket "
+            f"{'closed' if x['socket_closed'] else 'OPEN'}, memfd "
+            f"{'unchanged' if x['memfd_unchanged'] else 'WRITTEN'}, stopped in "
+            f"{x['stopped_s']:.2f} s"
+        )
+    lines.append(
+        f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'}: {r['checks']} "
+        "scoreboard checks, NIC accounting, guest counters, stray writes, DMA faults; "
+        f"{r['pinned_pages_after']} pages pinned after the guests powered off"
+    )
+    lines += [f"  PROBLEM    {m}" for m in r["problems"]]
+    if r.get("pcap_out"):
+        lines.append("  captures   " + ", ".join(f"{k}: {v}" for k, v in r["pcap_out"].items()))
+    boot = ", ".join(f"{k} {v:.1f} s" for k, v in r.get("boot_s", {}).items())
+    lines.append(
+        f"  wall       boot {boot}, traffic {r['traffic_s']:.1f} s: "
+        f"{r['frames_per_s']:.0f} frames/s on the wire; {r['wall_s']:.1f} s in all "
+        f"(build {t_build:.1f} s)"
+    )
+    return lines
+
+
+def linux_guest_lines(name: str, g: dict[str, Any]) -> list[str]:
+    """One guest's part of the report: its settings, its kernel's counters against the
+    wire's, its receiver, checksums, placement, rings."""
     got, want = g.get("counters", {}), g.get("expected", {})
 
     def cmp(key: str) -> str:
         ok = got.get(key) == want.get(key)
         return f"{got.get(key, '?')}{'' if ok else f' (expected {want.get(key)})'}"
 
-    src = f"frames of {r['pcap']}" if r.get("pcap") else "mixed frames"
+    feats = ", ".join(
+        x
+        for x, on in (
+            ("mergeable", g["mergeable"]),
+            ("GUEST_CSUM", g["csum"]),
+            ("EVENT_IDX", g["event_idx"]),
+        )
+        if on  # fmt: skip
+    )
+    boots = ", then ".join(f"{b:.1f} s" for b in g["boot_s"])
     lines = [
-        f"splitrx sim — a real Linux guest (kernel {r['kernel']}, mac {r['mac']}), "
-        f"{r['placement']} placement, mergeable RX buffers, MTU {r['mtu']}, seed {r['seed']}",
-        f"  sent       {r['sent']} {src} on the wire",
-        f"  delivered  {r['delivered']} into the guest's RAM (RTL DMA through the IOMMU)",
-        "  dropped    " + (", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"),
-    ]
-    if g:
-        lines += [
-            f"  guest      rx_packets {cmp('rx_packets')}, rx_bytes {cmp('rx_bytes')}, "
-            f"rx_dropped {cmp('rx_dropped')}",
-            f"  guest      Udp InDatagrams {cmp('udp_in_datagrams')}, InCsumErrors "
-            f"{cmp('udp_in_csum_errors')}; Tcp InCsumErrors {cmp('tcp_in_csum_errors')}",
-            f"  receiver   {g['receiver_frames']} frames read on an AF_PACKET socket: "
-            + ("byte-exact with the wire (length and FNV-1a hash, in order)"
-               if g["receiver_matches_wire"] else "DIFFERENT from the wire"),
-            f"  guest TX   {r['tx_frames']} frames drained from its TX queue",
-        ]  # fmt: skip
-    lines.append(
-        f"  checks     {'all passed' if r['checks_passed'] else 'FAILED'}: {r['checks']} "
-        "scoreboard checks, NIC accounting, guest counters, stray writes, DMA faults; "
-        f"{r['pinned_pages_after']} pages pinned after the guest powered off"
-    )
-    lines += [f"  PROBLEM    {m}" for m in r["problems"]]
-    if r.get("pcap_out"):
-        lines.append("  captures   " + ", ".join(f"{k}: {v}" for k, v in r["pcap_out"].items()))
-    lines.append(
-        f"  wall       boot {r['boot_s']:.1f} s, traffic {r['traffic_s']:.1f} s: "
-        f"{r['frames_per_s']:.0f} frames/s into the guest; {r['wall_s']:.1f} s in all "
-        f"(build {t_build:.1f} s)"
-    )
+        f"  {g['owner']:<10} {g['placement']}, {feats or 'no offloads'}, MTU {g['mtu']}; mac "
+        f"{g['mac']}, NIC queue {g['queue']}; ready in {boots}",
+        f"    guest    rx_packets {cmp('rx_packets')}, rx_bytes {cmp('rx_bytes')}, "
+        f"rx_dropped {cmp('rx_dropped')}",
+        f"    guest    Udp InDatagrams {cmp('udp_in_datagrams')}, InCsumErrors "
+        f"{cmp('udp_in_csum_errors')}; Udp6 InDatagrams {cmp('udp6_in_datagrams')}, "
+        f"InCsumErrors {cmp('udp6_in_csum_errors')}; Tcp InCsumErrors "
+        f"{cmp('tcp_in_csum_errors')}",
+        f"    receiver {g['receiver_frames']} frames on an AF_PACKET socket "
+        + ("byte-exact with the wire (length and FNV-1a hash, in order)"
+           if g["receiver_matches_wire"] else "DIFFERENT from the wire")
+        + f"; {g['datagrams_read']} UDP datagrams read, "
+        + ("exactly the good ones" if g["datagrams_match"] else "NOT the good ones"),
+        f"    csum     {g['csum_valid_frames']} frames held as verified by the guest kernel "
+        f"(DATA_VALID); {g['csum_plain_frames']} with checksums the NIC checks all right, "
+        f"{g['csum_bad_frames']} with one wrong",
+        f"    buffers  largest frame {g['largest_frame']} B; {g['multi_buffer_frames']} frames "
+        f"over several buffers (num_buffers up to {g['num_buffers_max']}); "
+        f"{g['split_frames']} split, header copied into the hole by the host "
+        f"({g['backend'].get('hdr_copy_bytes', 0)} bytes)",
+    ]  # fmt: skip
+    rg = g.get("rings", {})
+    if rg:
+        lines.append(
+            f"    rings    RX: {rg.get('rx_calls', 0)} calls for {rg.get('rx_used_updates', 0)} "
+            f"used-ring updates, {rg.get('rx_calls_asked', 0)} asked for by the guest's "
+            f"{'used_event' if g['event_idx'] else 'flags'}; {rg.get('rx_kicks', 0)} kicks, "
+            f"{rg.get('rx_kicks_asked', 0)} asked for by our "
+            f"{'avail_event' if g['event_idx'] else 'flags'} (+{rg.get('rx_kick_races', 0)} "
+            f"racing); TX: {rg.get('tx_calls', 0)} calls, {rg.get('tx_kicks', 0)} kicks; the "
+            f"guest took {g['virtio_irqs']} interrupts"
+        )
+    lines.append(f"    guest TX {g['tx_frames']} frames drained from its TX queue")
     return lines
 
 
