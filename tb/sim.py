@@ -300,12 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     delivered = sum(r["delivered"].values())
     placement = ", ".join(f"{o} {m}" for o, m in r["placement"].items())
     print(f"splitrx sim — scenario {r['scenario']}, seed {r['seed']} ({placement})")
-    replay = r.get("replay") or {}
-    passes = f" ({replay['passes']} passes over its {replay['capture_frames']} frames)"
-    print(
-        f"  sent       {r['sent']} frames on the wire"
-        + (passes if replay.get("passes", 1) > 1 else "")
-    )
+    replay, passes = r.get("replay") or {}, ""
+    if replay.get("passes", 1) > 1:
+        passes = f" ({replay['passes']} passes over its {replay['capture_frames']} frames)"
+    print(f"  sent       {r['sent']} frames on the wire{passes}")
     for owner, n in r["delivered"].items():
         print(f"  delivered  {owner}: {n}")
     drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"
