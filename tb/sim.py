@@ -415,7 +415,8 @@ def linux_report(r: dict[str, Any], t_build: float) -> list[str]:
     t = r.get("teardown") or {}
     for c in t.get("checks", []):
         lines.append(
-            f"  teardown   {c['owner']} killed mid-traffic ({c['reason']}): "
+            f"  teardown   {c['owner']} killed mid-traffic; {t.get('close_seen_s', 0):.2f} s "
+            f"later the back-end saw its socket close ({c['reason']}): "
             f"{c['lost_pending'] + c['lost_completed']} frames in flight lost with it; after: "
             f"{c['pinned_after']} of {c['pages_checked']} pages pinned, "
             f"{c['iommu_mapped_after']} mapped in the IOMMU, {c['ram_still_mapped']} RAM "
@@ -426,8 +427,9 @@ def linux_report(r: dict[str, Any], t_build: float) -> list[str]:
                      f"{t['reattach_boot_s']:.1f} s")  # fmt: skip
     for x in r.get("bad_input", []):
         line = x["error_lines"][0] if x["error_lines"] else "no error line"
+        read = f"after {x['frames_read']} frames read, " if x["frames_read"] else ""
         lines.append(
-            f"  bad input  {x['kind']}: {len(x['error_lines'])} line ({line}); socket "
+            f"  bad input  {x['kind']}: {read}{len(x['error_lines'])} line ({line}); socket "
             f"{'closed' if x['socket_closed'] else 'OPEN'}, memfd "
             f"{'unchanged' if x['memfd_unchanged'] else 'WRITTEN'}, stopped in "
             f"{x['stopped_s']:.2f} s"

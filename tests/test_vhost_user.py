@@ -23,11 +23,11 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from model.fake_nic import FakeNic
-from model.hostmem import HostMemory
+from model.hostmem import GuestRam, HostMemory
 from model.iommu import Iommu
 from model.records import DropReason
 from model.tracker import DmaWriteTracker
-from model.virtio import VIRTIO_NET_HDR_V1_SIZE, VirtioNetHdr
+from model.virtio import VIRTIO_NET_HDR_V1_SIZE, SplitRing, SplitRingLayout, VirtioNetHdr
 from sw.nic_driver import NicDriver, RxQueue
 from sw.page_pool import PagePool
 from sw.vhost import VhostQueueSettings
@@ -498,5 +498,132 @@ def test_second_front_end_is_refused_while_one_is_connected(tmp_path: Path) -> N
         await h.pump()
         assert fe.reply_u64(Request.GET_FEATURES)
         other.close()
+
+    run(go())
+
+
+# -- event index figures ------------------------------------------------------------------------
+
+
+def test_kicks_count_the_eventfds_counter_not_its_wake_ups(tmp_path: Path) -> None:
+    async def go() -> None:
+        h, fe = await running(tmp_path)
+        conn = h.dev.conn
+        assert conn is not None
+        before = conn.rings[0].kicks
+        for _ in range(3):  # three kicks before the back-end looks: one wake-up
+            fe.kick(0)
+        await h.pump()
+        assert conn.rings[0].kicks == before + 3
+
+    run(go())
+
+
+def test_split_ring_counts_the_kicks_and_calls_its_event_indexes_asked_for() -> None:
+    """A driver (the model's, which kicks by the spec's vring_need_event) and the device
+    side on one ring: each arm with nothing pending that the driver then passes asks for
+    exactly one kick; an arm with entries already past it is a race; a used update with
+    the driver's used_event passed asks for one call."""
+    mem = HostMemory()
+    ram = GuestRam(mem, 1 << 20)
+    lay = SplitRingLayout.packed_1x(16, ram.alloc(SplitRingLayout.total_size_1x(16), 4096))
+    drv = SplitRing(ram, lay, event_idx=True)
+    drv.init_driver()
+    dev = SplitRing(ram, lay, event_idx=True)
+    dev.init_device()
+    bufs = [ram.alloc(256, 64) for _ in range(12)]
+
+    def post(k: int) -> bool:
+        for _ in range(k):
+            drv.add_buf([], [(bufs.pop(), 256)])
+        return drv.kick_prepare()
+
+    kicks = 0
+    dev.disable_notify()
+    assert not dev.enable_notify() and dev.kick_races == 0  # armed at 0, nothing pending
+    kicks += post(3)  # passes the arm: the driver kicks
+    assert kicks == 1
+    while dev.pop_avail() is not None:
+        pass
+    assert dev.kicks_asked == 1
+    kicks += post(2)  # the device has not armed again: no kick, none asked
+    while dev.pop_avail() is not None:
+        pass
+    assert (kicks, dev.kicks_asked) == (1, 1)
+    dev.disable_notify()
+    kicks += post(1)  # posted while the device works: avail_event stale, no kick
+    assert dev.enable_notify()  # an entry is already past the arm: a race, looks again
+    assert dev.kick_races == 1 and dev.kicks_asked == 1 and kicks == 1
+    assert dev.pop_avail() is not None and dev.pop_avail() is None
+    dev.disable_notify()
+    assert not dev.enable_notify()
+    kicks += post(1)
+    assert dev.avail_pending() == 1 and dev.kicks_asked == 2 and kicks == 2
+    # calls: the first update always, then only when the driver's used_event is passed
+    dev.push_used(0, 60)
+    assert dev.need_notify() and dev.calls_asked == 1
+    drv.disable_cb()
+    dev.push_used(1, 60)
+    assert not dev.need_notify()
+    assert dev.used_updates == 2 and dev.calls_asked == 1
+
+
+def test_one_device_stopped_by_bad_input_the_other_carries_on(tmp_path: Path) -> None:
+    """Two vhost-user devices on one NIC (queues 0 and 1): a malformed message stops the
+    first -- one line, its memfd untouched from then on -- and the second keeps receiving."""
+
+    async def go() -> None:
+        (tmp_path / "a").mkdir()
+        h, fe = await running(tmp_path / "a")
+        second: list[bytes] = []
+
+        async def open_queue(settings: VhostQueueSettings) -> RxQueue:
+            return await h.drv.open_queue(1, desc_entries=8, **settings)
+
+        (tmp_path / "b").mkdir()
+        dev2 = VhostUserNet(
+            str(tmp_path / "b" / "vhost.sock"), mem=h.mem, pool=h.pool, open_queue=open_queue,
+            owner="other", tracker=h.tracker, on_frame=lambda f, c: second.append(f),
+            log=h.errors.append,
+        )  # fmt: skip
+        fe2 = FakeFrontEnd(dev2.path)
+        await dev2.pump()
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(None, fe2.negotiate)
+        while not done.done():
+            await dev2.pump()
+            await asyncio.sleep(0.001)
+        await done
+        fe2.send_mem_table()
+        for _ in range(3):
+            await dev2.pump()
+        assert fe2.reply_u64(Request.SET_MEM_TABLE) == 0
+        rx2 = fe2.make_rx(16)
+        fe2.setup_ring(0, rx2.layout)
+        rx2.fill()
+        for _ in range(3):
+            await dev2.pump()
+        assert fe.rx is not None
+        fe.rx.fill()
+        fe.kick(0)
+        await h.pump()
+        fe.send(Request.GET_FEATURES, flags=0x2)  # a header of another version
+        await h.pump()
+        assert len(h.errors) == 1 and "device stopped" in h.errors[0]
+        assert not h.dev.connected and dev2.connected
+        before = bytes(fe.mm)
+        sent = [frame(200 + 50 * i, i) for i in range(6)]
+        for f in sent:
+            h.wire(f)  # to the stopped device's queue: dropped at the NIC
+            h.nic.receive(f, 1, meta=reference(f, MAX_HDR_BYTES, MAX_EXT_HDRS))
+        await h.dev.service()
+        await dev2.service()
+        if fe2.calls(0):
+            rx2.interrupt()
+        assert [g.data for g in rx2.poll()] == sent == second
+        assert bytes(fe.mm) == before and len(h.errors) == 1
+        assert h.tracker.violations == [] and h.iommu.faults == []
+        fe2.close()
+        await dev2.close()
 
     run(go())

@@ -419,7 +419,7 @@ async def linux_guest(dut: object) -> None:
             victim = rig.devices[plan.kill]
             await traffic.run(traffic.total // 3)
             await traffic.burst(plan.kill)  # on the wire and in the NIC as QEMU dies
-            await rig.kill(plan.kill)
+            teardown["close_seen_s"] = await rig.kill(plan.kill)
             traffic.dead.add(victim.mac)
             await traffic.run(2 * traffic.total // 3)
             teardown["killed"] = victim.stops[-1].owner if victim.stops else None
@@ -509,7 +509,7 @@ async def linux_guest(dut: object) -> None:
         "pcap": plan.pcap or None,
         "sent": rig.stats.sent,
         "sent_to": traffic.to,
-        "delivered": sum(len(d.delivered) for d in rig.devices.values()),
+        "delivered": sum(d.delivered_total for d in rig.devices.values()),
         "host_delivered": len(host.received) if host is not None else None,
         "dropped": {r.name.lower(): n for r, n in c.drops.items() if n},
         "checks": rig.sb.checks,

@@ -177,6 +177,7 @@ class Device:
     incarnation: int = 1
     expect_alive: bool = False  # its QEMU runs and should
     delivered: list[bytes] = field(default_factory=list)  # as the backend handed them over
+    delivered_total: int = 0  # ... over every front-end it had
     cpls: list[RxCompletion] = field(default_factory=list)  # their completions
     fake_read: list[bytes] = field(default_factory=list)  # what our front-end read
     spans: list[tuple[int, int]] = field(default_factory=list)  # the running ring's RAM
@@ -282,6 +283,7 @@ class LinuxGuestRig(SystemRig):
             dev = self.devices[name]
             self.sb.delivered(dev.owner, frame)
             dev.delivered.append(frame)
+            dev.delivered_total += 1
             dev.cpls.append(c)
 
         def on_rx_stop(b: VhostNetRx, reason: str | None) -> None:
