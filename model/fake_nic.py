@@ -205,6 +205,8 @@ class FakeNic:
         self.err_status = 0
         self.dma_settings: dict[int, int] = {r.offset: r.reset for r in _SETTINGS_REGS}
         self.rss_ctrl = regmap.RSS_CTRL.reset
+        # held, not acted on: the caller of ``receive`` steers (names the queue)
+        self.steer_ctrl = regmap.STEER_CTRL.reset
         self.rss_indir = regmap.RSS_INDIR.reset  # the staging fields as last written
         self.rss_key_words = [regmap.RSS_KEY.reset] * regmap.RSS_KEY_COUNT
         self.rss_table = [0] * INDIRECTION_ENTRIES
@@ -304,6 +306,7 @@ class FakeNic:
             regmap.SCRATCH.offset: self.scratch,
             regmap.ERR_STATUS.offset: self.err_status,
             regmap.RSS_CTRL.offset: self.rss_ctrl,
+            regmap.STEER_CTRL.offset: self.steer_ctrl,
             regmap.RSS_INDIR.offset: self.rss_indir,
             regmap.DEV_CTRL.offset: 0,  # reset is a pulse
             # nothing is in flight and the table clears at once: never busy
@@ -396,6 +399,9 @@ class FakeNic:
                 return
         if offset == regmap.RSS_CTRL.offset:
             self.rss_ctrl = value & _reg_mask(regmap.RSS_CTRL)
+            return
+        if offset == regmap.STEER_CTRL.offset:
+            self.steer_ctrl = value & _reg_mask(regmap.STEER_CTRL)
             return
         if offset == regmap.RSS_INDIR.offset:
             self.rss_indir = value & _reg_mask(regmap.RSS_INDIR) & ~_INDIR["write"].mask

@@ -175,9 +175,12 @@ class NicDriver:
         self.caps: Capabilities | None = None
         self.queues: dict[int, RxQueue] = {}
 
-    async def probe(self) -> Capabilities:
+    async def probe(self, *, promisc: bool = False) -> Capabilities:
         """Read ID, VERSION and CAP_*; refuse a device that is not a splitrx this driver
-        speaks (wrong ID, unknown major version, record sizes not ours)."""
+        speaks (wrong ID, unknown major version, record sizes not ours). Then set the
+        receive filter the caller wants: promiscuous (``promisc``: unmatched unicast goes to
+        the RSS queue, so with an empty steering table every frame reaches queue 0) or
+        filtering, as the device comes up (unmatched unicast dropped as filtered)."""
         ident = regmap.ID.fields["id"].get(await self.regs.read32(regmap.ID.offset))
         if ident != regmap.ID.reset:
             raise ProbeError(
@@ -215,6 +218,7 @@ class NicDriver:
             desc_bytes=d["desc_bytes"],
             cpl_bytes=d["cpl_bytes"],
         )
+        await self.set_promisc(promisc)
         return self.caps
 
     async def open_queue(
@@ -260,7 +264,8 @@ class NicDriver:
         settings; steering, RSS and DMA settings return to their reset values (counters and
         the MSI-X table stay). Waits until DEV_STATUS.reset_busy clears. Returns the queues
         that were open: ``retire`` each (it keeps its rings mapped until the NIC holds
-        nothing of it), then open queues again."""
+        nothing of it), then open queues again. The device filters again (promiscuous off,
+        its reset value): ``set_promisc`` if wanted."""
         busy = regmap.DEV_STATUS.fields["reset_busy"]
         await self.regs.write32(regmap.DEV_CTRL.offset, regmap.DEV_CTRL.fields["reset"].put(1))
         for q in self.queues.values():

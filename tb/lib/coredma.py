@@ -39,7 +39,8 @@ async def setup(dut: object, **kw: object) -> tuple[PcieHarness, NicDriver]:
     await deadline(h.enumerate(), 50_000, "end of reset and enumeration")
     assert h.host.domain is not None
     drv = NicDriver(h, h.mem, h.host.domain)
-    await drv.probe()
+    # promiscuous: with no steering entry every frame goes to the RSS queue, queue 0
+    await drv.probe(promisc=True)
     return h, drv
 
 

@@ -139,7 +139,7 @@ class Xsk:
 
 
 class SystemRig:
-    """Guests (default: one on RX queue 0, promiscuous as out of reset), xsk apps and
+    """Guests (default: one on RX queue 0, promiscuous: it takes every frame), xsk apps and
     optionally the host's queues, from the XGMII wire to each owner's driver, every frame
     scoreboarded. ``host_queues`` host queues (0..n-1, with ``host_group`` descriptors per
     group); with several, ``set_rss`` spreads the host's traffic over them. With more than
@@ -185,7 +185,7 @@ class SystemRig:
         self.lock = Lock()  # one round of host work at a time
         self.interrupts = 0
         self.steer_table: list[steer_model.Entry] = [steer_model.EMPTY] * 16
-        self.promisc = True
+        self.promisc = False  # start() has the driver set what the rig wants
         self.queues: dict[int, RxQueue] = {}
         self.sb = Scoreboard(self._read_bus, lambda: get_sim_time("ns"), self._route)
 
@@ -222,8 +222,15 @@ class SystemRig:
         assert h.host.domain is not None
         h.host.on_write = self._on_write
         h.host.on_msi = self._on_msi
+        steered = [(s.mac, s.queue) for s in self.specs] + [
+            (x.mac, x.queue) for x in self.xsk_specs
+        ]
+        table = bool(self.n_host or len(steered) > 1 or any(q != 0 for _, q in steered))
+        # the driver asks for promiscuous mode (the device comes up filtering): a single
+        # owner on queue 0 takes every frame; with a steering table, as the rig was asked
+        self.promisc = self.with_promisc if table else True
         self.drv = NicDriver(h, h.mem, h.host.domain)
-        self.caps = await self.drv.probe()
+        self.caps = await self.drv.probe(promisc=self.promisc)
         await h.enable_msix()
         self.pool = PagePool(h.iommu, h.host.domain.rid, tracker=self.tracker)
         for index in range(self.n_host):
@@ -232,15 +239,11 @@ class SystemRig:
             await self._open_guest(spec)
         for xspec in self.xsk_specs:
             await self._open_xsk(xspec)
-        steered = [(s.mac, s.queue) for s in self.specs] + [
-            (x.mac, x.queue) for x in self.xsk_specs
-        ]
-        if self.n_host or len(steered) > 1 or any(q != 0 for _, q in steered):
+        if table:
             for i, (mac, queue) in enumerate(steered):
                 await self.set_steer_entry(i, mac, queue)
             if self.n_host and not self.with_promisc:
                 await self.set_steer_entry(len(steered), HOST_MAC, 0)
-            await self.set_promisc(self.with_promisc)
         for g in self.guests.values():
             g.guest.fill(g.spec.posts)
             await g.backend.service()
