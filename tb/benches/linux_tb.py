@@ -306,6 +306,7 @@ async def bad_input_run(rig: LinuxGuestRig, traffic: Traffic, kinds: list[str]) 
         errors_before = len(dev.errors)
         if k:  # each connection its own owner, as for a guest attaching anew
             dev.vu.owner = f"{dev.name}.{k + 1}"
+        dev.delivered, dev.fake_read = [], []
         t0 = time.monotonic()
         if kind == "malformed":
             fe = await fake_attach(rig, dev)
