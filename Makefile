@@ -23,7 +23,9 @@ help:
 	@echo "                PCAP=in.pcap replays a capture; PCAP_OUT=dir per-owner captures"
 	@echo "                DUMP=dir guest RAM images + manifest.json; SIM_ARGS='--frames N'"
 	@echo "                GUEST=linux: a real Linux guest in QEMU (make guest-deps guest-image"
-	@echo "                first), GUEST_MAC=02:00:00:00:00:01 its MAC (docs/guest.md)"
+	@echo "                first), GUEST_MAC=02:00:00:00:00:01 its MAC; PLACEMENT=split-hole,"
+	@echo "                MRG=0 (no mergeable buffers), MTU=9000, CSUM=1 (GUEST_CSUM),"
+	@echo "                GUESTS=2 (a second guest and the host's queue) (docs/guest.md)"
 	@echo "make guest-deps Debian packages for the real Linux guest: qemu-system-x86, busybox-static,"
 	@echo "                cpio (needs root; quick when installed)"
 	@echo "make guest-image  the guest's kernel, virtio modules, initramfs in build/guest (docs/guest.md)"
@@ -51,6 +53,9 @@ toolchain: $(STAMP)
 sim: toolchain
 	$(PY) -m tb.sim $(if $(filter-out 0,$(WAVES)),--waves) $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		$(if $(GUEST),--guest $(GUEST)) $(if $(GUEST_MAC),--guest-mac $(GUEST_MAC)) \
+		$(if $(PLACEMENT),--placement $(PLACEMENT)) $(if $(filter 0 off no,$(MRG)),--no-mergeable) \
+		$(if $(MTU),--mtu $(MTU)) $(if $(filter-out 0,$(CSUM)),--guest-csum) \
+		$(if $(filter 2,$(GUESTS)),--second-guest) \
 		$(if $(PCAP),--pcap $(PCAP)) $(if $(PCAP_OUT),--pcap-out $(PCAP_OUT)) \
 		$(if $(DUMP),--dump $(DUMP)) $(SIM_ARGS)
 
