@@ -37,6 +37,9 @@ class DropReason(enum.IntEnum):
     QUEUE_ERROR = 8
     NO_BUFFER = 9
     TOO_LONG_FOR_GROUP = 10
+    # Dropped whole at the clock crossing: it was full (the user clock slower than the wire
+    # needs, or the user side held in reset), or the MAC side was reset mid-frame.
+    CDC_DROP = 11
 
 
 class PlacementMode(enum.IntEnum):

@@ -11,10 +11,15 @@
 // refilled from the memory; m_empty = no word presented. Capacity: 2**DEPTH_LOG2 words in the
 // memory plus one in the output register. Throughput: one word per cycle on each side.
 //
-// Reset assumption: s_rst and m_rst, each synchronous to its own clock, are asserted together
-// (overlapping) at start-up, so both pointers and both synchronizers are zero at once; either
-// side may then leave reset first. Resetting one side alone while the other runs is not
-// supported (it would lose or replay words): reset both, as at start-up.
+// Resets: s_rst and m_rst are each synchronous to their own clock and driven from a register.
+// Each crosses to the other side through a synchronizer. The pointers and the pointer
+// synchronizers are cleared only when a side sees both resets at once: at start-up, where the
+// two must overlap by at least 4 cycles of the slower clock. A side reset alone while the other
+// runs (the PCIe user reset follows link events while the MAC keeps receiving) keeps the
+// pointers, so the gray codes never jump and no word is lost or replayed. The write side takes
+// no word while s_rst is high; the read side keeps its output word. Frame boundaries across
+// such a reset are the wrapper's business (async_frame_fifo, rx_frontend); s_both_rst and
+// m_both_rst tell it when a start-up reset is seen in its domain.
 module async_fifo #(
     // Width of one word in bits.
     parameter int unsigned DATA_W        = 8,
@@ -37,6 +42,7 @@ module async_fifo #(
     // ---- write-side status (s_clk) ----
     output logic                s_full,     // memory full as seen by the write side
     output logic [DEPTH_LOG2:0] s_level,    // words in the memory (an upper bound, registered)
+    output logic                s_both_rst, // s_rst, and m_rst seen here too: start-up reset
 
     // ---- read side: AXI stream out (m_clk) ----
     output logic [DATA_W-1:0]   m_axis_tdata,
@@ -44,7 +50,8 @@ module async_fifo #(
     input  logic                m_axis_tready,
 
     // ---- read-side status (m_clk) ----
-    output logic                m_empty     // no word presented on m_axis (registered)
+    output logic                m_empty,    // no word presented on m_axis (registered)
+    output logic                m_both_rst  // m_rst, and s_rst seen here too: start-up reset
 );
 
     localparam int unsigned DEPTH = 2 ** DEPTH_LOG2;  // words in the memory
@@ -69,6 +76,35 @@ module async_fifo #(
 
     logic [DATA_W-1:0] mem [DEPTH];  // written in s_clk, read in m_clk; datapath, unreset
 
+    // ------------------------------------------------------------------ resets across
+    logic m_rst_s;  // m_rst as the write side sees it
+    logic s_rst_m;  // s_rst as the read side sees it
+
+    // The reset levels are slow (held for cycles): no jitter model on them (its event-driven
+    // copy of d would make each reset an asynchronous net too).
+    sync_2ff #(
+        .WIDTH        (1),
+        .SIM_JITTER_EN(1'b0)
+    ) u_sync_m_rst (
+        .clk(s_clk),
+        .rst(1'b0),
+        .d  (m_rst),
+        .q  (m_rst_s)
+    );
+
+    sync_2ff #(
+        .WIDTH        (1),
+        .SIM_JITTER_EN(1'b0)
+    ) u_sync_s_rst (
+        .clk(m_clk),
+        .rst(1'b0),
+        .d  (s_rst),
+        .q  (s_rst_m)
+    );
+
+    assign s_both_rst = s_rst && m_rst_s;
+    assign m_both_rst = m_rst && s_rst_m;
+
     // ------------------------------------------------------------------ write side (s_clk)
     logic [PTR_W-1:0] wr_bin_q;      // words written, mod 2*DEPTH
     logic [PTR_W-1:0] wr_bin_d;
@@ -86,7 +122,7 @@ module async_fifo #(
         .SIM_JITTER_EN(SIM_JITTER_EN)
     ) u_sync_rd_ptr (
         .clk(s_clk),
-        .rst(s_rst),
+        .rst(s_both_rst),
         .d  (rd_gray_q),
         .q  (rd_gray_s)
     );
@@ -98,7 +134,7 @@ module async_fifo #(
     end
 
     always_ff @(posedge s_clk) begin
-        if (s_rst) begin
+        if (s_both_rst) begin
             wr_bin_q  <= '0;
             wr_gray_q <= '0;
             s_level_q <= '0;
@@ -109,7 +145,7 @@ module async_fifo #(
             wr_gray_q <= bin2gray(wr_bin_d);
             s_level_q <= s_level_d;
             full_q    <= s_level_d[PTR_W-1];  // level == DEPTH (it never exceeds DEPTH)
-            tready_q  <= !s_level_d[PTR_W-1];
+            tready_q  <= !s_level_d[PTR_W-1] && !s_rst;  // no word taken in a lone s_rst
         end
     end
 
@@ -138,7 +174,7 @@ module async_fifo #(
         .SIM_JITTER_EN(SIM_JITTER_EN)
     ) u_sync_wr_ptr (
         .clk(m_clk),
-        .rst(m_rst),
+        .rst(m_both_rst),
         .d  (wr_gray_q),
         .q  (wr_gray_m)
     );
@@ -151,7 +187,7 @@ module async_fifo #(
     end
 
     always_ff @(posedge m_clk) begin
-        if (m_rst) begin
+        if (m_both_rst) begin
             rd_bin_q    <= '0;
             rd_gray_q   <= '0;
             out_valid_q <= 1'b0;

@@ -6,7 +6,10 @@
 // Clock crossing for the MAC frame stream: packs {tuser, tlast, tkeep, tdata} into one
 // async_fifo word, so a frame's end-of-frame status crosses together with its last word.
 //
-// Reset assumption as in async_fifo: s_rst and m_rst asserted together at start-up.
+// Resets as in async_fifo: both together at start-up, then either side alone. After the read
+// side (m_rst) is reset alone, the rest of a frame it had begun to hand out is taken from the
+// FIFO unseen, so the reset reader starts at a frame boundary: nothing merges. A frame cut by
+// a write-side reset is the writer's to end (rx_frontend's frame_drop marks it).
 module async_frame_fifo #(
     // Stream data width in bits (a multiple of 8; tkeep has one bit per byte).
     parameter int unsigned DATA_W        = 64,
@@ -34,6 +37,7 @@ module async_frame_fifo #(
     // ---- write-side status (s_clk) ----
     output logic                s_full,
     output logic [DEPTH_LOG2:0] s_level,
+    output logic                s_both_rst,  // start-up reset seen on the write side
 
     // ---- frame stream out (m_clk) ----
     output logic [DATA_W-1:0]   m_axis_tdata,
@@ -56,6 +60,11 @@ module async_frame_fifo #(
 
     logic [WORD_W-1:0] s_word;
     logic [WORD_W-1:0] m_word;
+    logic              f_valid, f_ready;  // the word FIFO's read side
+    logic              m_both_rst;
+    logic              skip_q;            // discarding the rest of a frame after a lone m_rst
+    logic              edge_q;            // the last word out ended a frame
+    logic              leave;             // a word leaves the FIFO (handed out or discarded)
 
     assign s_word = {s_axis_tuser, s_axis_tlast, s_axis_tkeep, s_axis_tdata};
     assign {m_axis_tuser, m_axis_tlast, m_axis_tkeep, m_axis_tdata} = m_word;
@@ -74,11 +83,34 @@ module async_frame_fifo #(
         .s_axis_tready(s_axis_tready),
         .s_full       (s_full),
         .s_level      (s_level),
+        .s_both_rst   (s_both_rst),
         .m_axis_tdata (m_word),
-        .m_axis_tvalid(m_axis_tvalid),
-        .m_axis_tready(m_axis_tready),
-        .m_empty      (m_empty)
+        .m_axis_tvalid(f_valid),
+        .m_axis_tready(f_ready),
+        .m_empty      (m_empty),
+        .m_both_rst   (m_both_rst)
     );
+
+    // ---------------------------------------------------------------- frame boundary (m_clk)
+    assign m_axis_tvalid = f_valid && !skip_q && !m_rst;
+    assign f_ready       = skip_q || (m_axis_tready && !m_rst);
+    assign leave         = f_valid && f_ready;
+
+    always_ff @(posedge m_clk) begin
+        if (m_both_rst) begin
+            skip_q <= 1'b0;
+            edge_q <= 1'b1;
+        end else begin
+            if (leave) begin
+                edge_q <= m_axis_tlast;
+            end
+            if (m_rst) begin
+                skip_q <= leave ? !m_axis_tlast : !edge_q;  // mid-frame: finish it unseen
+            end else if (leave && m_axis_tlast) begin
+                skip_q <= 1'b0;
+            end
+        end
+    end
 
 endmodule
 

@@ -52,10 +52,8 @@ module crc32_eth #(
 
     localparam matrix_t MATRIX = crc_matrix();
 
-    initial begin
-        if (DATA_BYTES < 1 || DATA_BYTES > 8) begin
-            $fatal(0, "Error: DATA_BYTES must be 1..8, got %0d (instance %m)", DATA_BYTES);
-        end
+    if (DATA_BYTES < 1 || DATA_BYTES > 8) begin : g_check
+        $fatal(0, "crc32_eth: DATA_BYTES must be 1..8, got %0d (instance %m)", DATA_BYTES);
     end
 
     logic [IN_W-1:0] in_bits;

@@ -95,14 +95,12 @@ module mac_rx #(
     localparam logic [3:0] REASON_XGMII_ERROR = 4'(splitrx_records_pkg::DROP_REASON_XGMII_ERROR);
     localparam logic [3:0] REASON_MAC_CONTROL = 4'(splitrx_records_pkg::DROP_REASON_MAC_CONTROL);
 
-    initial begin
-        if (MAX_FRAME_BYTES < MIN_FRAME_BYTES || MAX_FRAME_BYTES > 65000) begin
-            $fatal(0, "Error: MAX_FRAME_BYTES must be 64..65000, got %0d (instance %m)",
-                   MAX_FRAME_BYTES);
-        end
-        if (splitrx_records_pkg::DROP_REASON_COUNT > 16) begin
-            $fatal(0, "Error: drop reasons no longer fit tuser[4:1] (instance %m)");
-        end
+    if (MAX_FRAME_BYTES < MIN_FRAME_BYTES || MAX_FRAME_BYTES > 65000) begin : g_check
+        $fatal(0, "mac_rx: MAX_FRAME_BYTES must be 64..65000, got %0d (instance %m)",
+               MAX_FRAME_BYTES);
+    end
+    if (splitrx_records_pkg::DROP_REASON_COUNT > 16) begin : g_check_reasons
+        $fatal(0, "mac_rx: drop reasons no longer fit tuser[4:1] (instance %m)");
     end
 
     // Keep mask for the first n (0..8) lanes.

@@ -16,7 +16,7 @@
 //   - DROP_REASON_FIFO_OVERFLOW, when a beat found the RAM full (the rest of the frame is
 //     then not written) or the length FIFO was full at tlast;
 // in that priority order, so each frame is counted exactly once. Only the reasons a frame
-// can reach this block with (bad_fcs, runt, oversize, xgmii_error, mac_control) and
+// can reach this block with (bad_fcs, runt, oversize, xgmii_error, mac_control, cdc_drop) and
 // fifo_overflow have counters; the others read 0, and a bad frame carrying one of them is
 // dropped uncounted. Input contract: tkeep contiguous from lane 0, all ones except on tlast
 // beats (tkeep = 0 on a tlast beat adds no byte); tuser valid with tlast.
@@ -84,7 +84,8 @@ module rx_fifo #(
     localparam logic [NREASONS-1:0] COUNTED =
         NREASONS'((64'd1 << DROP_REASON_BAD_FCS) | (64'd1 << DROP_REASON_RUNT) |
                   (64'd1 << DROP_REASON_OVERSIZE) | (64'd1 << DROP_REASON_XGMII_ERROR) |
-                  (64'd1 << DROP_REASON_MAC_CONTROL) | (64'd1 << DROP_REASON_FIFO_OVERFLOW));
+                  (64'd1 << DROP_REASON_MAC_CONTROL) | (64'd1 << DROP_REASON_FIFO_OVERFLOW) |
+                  (64'd1 << DROP_REASON_CDC_DROP));
 
     localparam logic [REASON_W-1:0] R_RUNT     = REASON_W'(DROP_REASON_RUNT);
     localparam logic [REASON_W-1:0] R_OVERSIZE = REASON_W'(DROP_REASON_OVERSIZE);

@@ -50,56 +50,20 @@
 // - Back-pressure: m_axis_tready stalls the output pipeline as a whole; the frame buffer fills
 //   and s_axis_tready falls. Nothing is lost or reordered.
 //
-// Header record m_meta_hdr (splitrx_meta_pkg::meta_hdr_t, 75 bits; offsets in bytes from the
-// frame's first byte, 0 when the matching *_ok bit is 0):
-//   [15:0]  l2_end     end of the Ethernet header incl. VLAN tags = start of L3
-//   [31:16] l3_end     end of the IPv4 header incl. options / of the IPv6 header incl.
-//                      extension headers = start of L4
-//   [47:32] l4_end     end of the TCP header incl. options / of the UDP header = payload start
-//   [63:48] vlan_tci   TCI of the outermost VLAN tag (when vlan)
-//   [65:64] l3_type    L3_TYPE_* (NONE, IPV4, IPV6, MALFORMED)
-//   [67:66] l4_type    L4_TYPE_* (NONE, TCP, UDP, OTHER)
-//   [68]    l2_ok      l2_end valid
-//   [69]    l3_ok      l3_end valid
-//   [70]    l4_ok      l4_end valid
-//   [71]    vlan       at least one VLAN tag (802.1Q 0x8100 or 802.1ad 0x88A8 outer)
-//   [72]    fragment   IPv4 MF or fragment offset != 0; IPv6 fragment header with M or
-//                      offset != 0 (an atomic fragment, M = 0 and offset 0, is not one)
-//   [73]    hdr_overflow  a header ends beyond MAX_HDR_BYTES, or more than MAX_EXT_HDRS IPv6
-//                      extension headers: the parse stops there (the header's own end and
-//                      everything after it are not reported)
-//   [74]    malformed  a header is inconsistent with the frame (list below): the parse stops
-//                      there; no offset past the last consistent header is reported
-// RSS tuple m_meta_tuple (splitrx_meta_pkg::meta_tuple_t, 293 bits; all zero unless is_ip):
-//   [15:0]    dst_port  TCP/UDP destination port, when is_tcp or is_udp (else 0)
-//   [31:16]   src_port  TCP/UDP source port, likewise
-//   [159:32]  dst_addr  IP destination address, network order (first byte most significant);
-//                       IPv4 in [63:32] (bits [31:0] of the field), the rest 0
-//   [287:160] src_addr  IP source address, likewise
-//   [288]     is_frag   = fragment
-//   [289]     is_udp    l4_ok and l4_type UDP
-//   [290]     is_tcp    l4_ok and l4_type TCP
-//   [291]     is_ipv6   l3_type IPV6
-//   [292]     is_ip     l3_type IPV4 or IPV6: the IP header itself was consistent (a later
-//                       extension header may still overflow; a malformed one makes l3_type
-//                       MALFORMED and the tuple 0)
-// Checksum record m_meta_csum (splitrx_meta_pkg::meta_csum_t, 20 bits):
-//   [15:0]  csum       CHECKSUM_COMPLETE: 16-bit one's-complement sum (end-around carry) of
-//                      the frame bytes from offset 14 to the end, VLAN tags, IP padding and
-//                      everything else included (FCS is not in the frame), as big-endian
-//                      16-bit words, an odd last byte padded with a zero low byte (RFC 1071).
-//                      The value is the sum as a number (0 only if all those bytes are 0):
-//                      what Linux wants in skb->csum after eth_type_trans pulled 14 bytes,
-//                      as csum_unfold((__force __sum16)htons(csum)).
-//   [17:16] ip4_csum   CSUM_STATUS_*: IPv4 header checksum GOOD/BAD when l3_type is IPV4,
-//                      else NOT_CHECKED
-//   [19:18] l4_csum    CSUM_STATUS_*: TCP/UDP checksum over the pseudo-header and exactly the
-//                      IP payload (from L4 start to the IPv4 total length / IPv6 payload
-//                      length end; padding after it excluded). Checked (GOOD/BAD) when l4_ok;
-//                      NOT_CHECKED for fragments, an IPv6 routing header with segments left
-//                      > 0 (the pseudo-header would need the final destination), UDP with
-//                      checksum 0 over IPv4, and whenever l4_ok is 0. UDP with checksum 0 over
-//                      IPv6 is BAD.
+// The three records' fields, bit positions and meanings are defined once, in
+// model/parse_meta.py; `make regs` generates rtl/splitrx_meta_pkg.sv (meta_hdr_t,
+// meta_tuple_t, meta_csum_t) and docs/parser-meta.md, the table to read. In short: the header
+// record holds the L2/L3/L4 end offsets (bytes from the frame's first byte, each with an _ok
+// bit), L3/L4 types, the outer VLAN TCI, fragment, hdr_overflow and malformed; the tuple holds
+// ports and addresses (network order) with the flags rss_toeplitz selects its input by; the
+// checksum record holds the CHECKSUM_COMPLETE sum over bytes 14.. (as Linux wants in
+// skb->csum) and the IPv4 header and TCP/UDP verdicts.
+//
+// TCP/UDP checksum rules (l4_csum): the sum covers the pseudo-header and exactly the IP
+// payload (from the L4 start to the IPv4 total length / IPv6 payload length end; padding after
+// it excluded). GOOD/BAD when l4_ok; NOT_CHECKED for fragments, an IPv6 routing header with
+// segments left > 0 (the pseudo-header would need the final destination), UDP with checksum 0
+// over IPv4, and whenever l4_ok is 0. UDP with checksum 0 over IPv6 is BAD.
 //
 // Headers parsed (offsets in bytes; the parser reads the fields marked *):
 //

@@ -81,7 +81,6 @@ module splitrx_top #(
     logic [7:0]  rx_tkeep;
     logic        rx_tvalid, rx_tready, rx_tlast;
     logic [4:0]  rx_tuser;
-    logic        cdc_overflow;
 
     rx_frontend #(
         .MAX_FRAME_BYTES(MAX_FRAME_BYTES),
@@ -94,8 +93,7 @@ module splitrx_top #(
         .m_axis_tvalid(rx_tvalid),
         .m_axis_tready(rx_tready),
         .m_axis_tlast(rx_tlast),
-        .m_axis_tuser(rx_tuser),
-        .cdc_overflow
+        .m_axis_tuser(rx_tuser)
     );
 
     // ---------------------------------------------------------------- core
@@ -126,11 +124,6 @@ module splitrx_top #(
         .cfg_max_payload, .cfg_max_read_req,
         .cfg_interrupt_msix_enable, .cfg_interrupt_msix_mask
     );
-
-    // cdc_overflow is visible in simulation (frontend_inst.cdc_overflow); it cannot be set
-    // while the packet FIFO takes a beat every user clock
-    logic unused;
-    assign unused = cdc_overflow;
 
 endmodule
 

@@ -39,3 +39,24 @@ def test_shift_past_the_operand_is_a_warning(tmp_path: Path) -> None:
         "endmodule\n"
     )
     assert elaborate("shl", [src]) == (0, 1)
+
+
+def test_synthesizable_rtl_holds_no_simulation_only_code() -> None:
+    """Simulation models live in tb/rtl/sim/ (swapped in by every Verilator build); rtl/ holds
+    no random draws or event-driven processes, which synthesis would reject or ignore."""
+    import re
+
+    from tb.runner.build import RTL, SIM_MODELS
+
+    sim_only = re.compile(
+        r"\$u?random|\balways\s*@\s*\((?!\s*posedge|\s*negedge|\s*\*)|\binitial\b"
+    )
+    hits = [
+        f"{f.relative_to(RTL.parent)}:{i}: {line.strip()}"
+        for f in sorted(RTL.rglob("*.sv"))
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if sim_only.search(line.split("//", 1)[0])
+    ]
+    assert hits == [], "\n".join(hits)
+    for rtl, model in SIM_MODELS.items():
+        assert model.exists() and rtl.exists() and model.name == rtl.name

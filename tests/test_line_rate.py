@@ -23,8 +23,8 @@ COCOTB_TESTS = [
 @pytest.fixture(scope="module")
 def top_build() -> Build:
     sources = rtl_sources(
-        "crc32_eth", "mac_rx", "sync_2ff", "async_fifo", "async_frame_fifo", "rx_frontend",
-        "rx_fifo",
+        "crc32_eth", "mac_rx", "sync_2ff", "async_fifo", "async_frame_fifo", "frame_drop",
+        "rx_frontend", "rx_fifo",
     )  # fmt: skip
     return build("line_rate_top", [*sources, RTL.parent / "tests" / "rtl" / "line_rate_top.sv"])
 

@@ -21,7 +21,7 @@ def report(levels: float = 6.0, lut: int = 100, latch: int = 0, bram: str = "blo
                   [("splitrx_top.core_inst.rx_fifo_inst.mem", bram),
                    ("splitrx_top.core_inst.rx_fifo_inst.lf_mem", "LUTRAM")]),
     ]  # fmt: skip
-    return Report("splitrx_top", "xcup", "0", rows, {"clk": levels}, {}, 0, 0.0)
+    return Report("splitrx_top", "xcup", "0", rows, {"clk": levels}, {}, 0, 0.0, [])
 
 
 def budget() -> dict:

@@ -23,8 +23,23 @@ def rtl_modules() -> list[Path]:
     return [f for f in files if f.resolve() not in pkgs and not f.name.endswith("_pkg.sv")]
 
 
-def lint_rtl() -> list[str]:
+def lint_sim_models() -> list[str]:
+    """Each simulation model (tb/rtl/sim/) on its own: it has the name of an RTL module."""
     failures = []
+    for mod in sorted((REPO / "tb" / "rtl" / "sim").glob("*.sv")):
+        cmd = ["verilator", "--lint-only", "-Wall", str(RTL / "lint.vlt"), str(mod),
+               "--top-module", mod.stem]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            failures.append(f"sim model {mod.stem}")
+            print(f"verilator lint: sim model {mod.stem}\n{res.stderr}", file=sys.stderr)
+        else:
+            print(f"verilator lint: sim model {mod.stem} clean")
+    return failures
+
+
+def lint_rtl() -> list[str]:
+    failures = lint_sim_models()
     modules = rtl_modules()
     for mod in modules:
         top = mod.stem

@@ -88,7 +88,7 @@ module splitrx_csr (
         struct {
             logic LO;
             logic HI;
-        } DROP[11];
+        } DROP[12];
         struct {
             logic LO;
             logic HI;
@@ -209,7 +209,7 @@ module splitrx_csr (
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h60 + (13)'(i0) * 13'h4);
             is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h60 + (13)'(i0) * 13'h4);
         end
-        for(int i0=0; i0<11; i0++) begin
+        for(int i0=0; i0<12; i0++) begin
             decoded_reg_strb.DROP[i0].LO = cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
             is_valid_addr |= cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8);
             is_valid_rw |= cpuif_req_masked & (cpuif_addr == 13'h100 + (13)'(i0) * 13'h8) & !cpuif_req_is_wr;
@@ -1055,7 +1055,7 @@ module splitrx_csr (
         end
         assign hwif_out.DMA_TEST_DATA[i0].data.value = field_storage.DMA_TEST_DATA[i0].data.value;
     end
-    for(genvar i0=0; i0<11; i0++) begin
+    for(genvar i0=0; i0<12; i0++) begin
         assign hwif_out.DROP[i0].LO.value.swacc = decoded_reg_strb.DROP[i0].LO;
     end
     assign hwif_out.RX_FRAMES.LO.value.swacc = decoded_reg_strb.RX_FRAMES.LO;
@@ -1991,7 +1991,7 @@ module splitrx_csr (
                 readback_data_var[31:0] = field_storage.DMA_TEST_DATA[i0].data.value;
             end
         end
-        for(int i0=0; i0<11; i0++) begin
+        for(int i0=0; i0<12; i0++) begin
             if(rd_mux_addr == 13'h100 + (13)'(i0) * 13'h8) begin
                 readback_data_var[31:0] = hwif_in.DROP[i0].LO.value.next;
             end

@@ -20,7 +20,8 @@ package splitrx_records_pkg;
     localparam int DROP_REASON_QUEUE_ERROR = 8;
     localparam int DROP_REASON_NO_BUFFER = 9;
     localparam int DROP_REASON_TOO_LONG_FOR_GROUP = 10;
-    localparam int DROP_REASON_COUNT = 11;
+    localparam int DROP_REASON_CDC_DROP = 11;
+    localparam int DROP_REASON_COUNT = 12;
 
     localparam int PLACEMENT_MODE_FULL = 0;
     localparam int PLACEMENT_MODE_SPLIT_HOLE = 1;

@@ -27,6 +27,7 @@ enum splitrx_drop_reason {
     SPLITRX_DROP_REASON_QUEUE_ERROR = 8,
     SPLITRX_DROP_REASON_NO_BUFFER = 9,
     SPLITRX_DROP_REASON_TOO_LONG_FOR_GROUP = 10,
+    SPLITRX_DROP_REASON_CDC_DROP = 11,
 };
 
 enum splitrx_placement_mode {

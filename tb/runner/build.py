@@ -75,6 +75,7 @@ TOPS: dict[str, tuple[str, ...]] = {
         "sync_2ff",
         "async_fifo",
         "async_frame_fifo",
+        "frame_drop",
         "rx_frontend",
         "splitrx_top",
     ),
@@ -90,6 +91,18 @@ def rtl_sources(*modules: str) -> list[Path]:
 SIM_TOPS: dict[str, tuple[str, Path]] = {
     "splitrx_feed_top": ("splitrx_top", REPO / "tb" / "rtl" / "splitrx_feed_top.sv"),
 }
+
+
+# Simulation models that every Verilator build reads in place of the synthesizable file of the
+# same module (synthesis and strict elaboration read rtl/): sync_2ff's metastability model.
+SIM_MODELS: dict[Path, Path] = {
+    RTL / "sync_2ff.sv": REPO / "tb" / "rtl" / "sim" / "sync_2ff.sv",
+}
+
+
+def sim_sources(sources: Sequence[Path]) -> list[Path]:
+    """``sources`` with each file that has a simulation model replaced by that model."""
+    return [SIM_MODELS.get(Path(s).resolve(), Path(s).resolve()) for s in sources]
 
 
 def top_sources(top: str) -> list[Path]:
@@ -194,7 +207,7 @@ def build(
 
     ensure_toolchain()
     params = dict(parameters or {})
-    srcs = [Path(s).resolve() for s in sources]
+    srcs = sim_sources(sources)
     vlt = RTL / "lint.vlt"
     if vlt.exists() and vlt not in srcs:
         srcs.insert(0, vlt)

@@ -99,7 +99,6 @@ async def run_at_line_rate(
         f"{int(dut.frames_in_good.value)} frames committed, {len(sizes)} sent"
     )
     assert out == len(sizes), f"{out} frames left the FIFO within {drain} cycles of the wire"
-    assert int(dut.cdc_overflow.value) == 0, "clock crossing overflowed"
     if dic and ifg == 12:
         assert rate > 0.99, f"the source offered only {rate:.3f} of line rate"
     if gaps is not None:
