@@ -411,6 +411,7 @@ async def linux_guest(dut: object) -> None:
     rings0: dict[str, dict[str, int]] = {}
     try:
         boot = await rig.boot()
+        await rig.settle_pumps()
         for n in names:
             baselines[n] = await rig.guest_stats(n)
             rings0[n] = rig.ring_figures(n)
@@ -432,6 +433,7 @@ async def linux_guest(dut: object) -> None:
             if plan.reattach:
                 teardown["reattach_boot_s"] = await rig.reattach(plan.kill)
                 traffic.dead.discard(victim.mac)
+                await rig.settle_pumps()
                 baselines[plan.kill] = await rig.guest_stats(plan.kill)
                 rings0[plan.kill] = rig.ring_figures(plan.kill)
             else:
@@ -449,6 +451,7 @@ async def linux_guest(dut: object) -> None:
         for n in names:
             await rig.guest_read(n, len(rig.devices[n].delivered))
         traffic_s = time.perf_counter() - t0
+        await rig.settle_pumps()
         for n in names:
             dev = rig.devices[n]
             stats = await rig.guest_stats(n)

@@ -580,11 +580,24 @@ class LinuxGuestRig(SystemRig):
             self._fake_poll(dev)
         return first
 
+    async def settle_pumps(self, quiet_rounds: int = 3, timeout_s: float = 2.0) -> None:
+        """Pump until nothing happened ``quiet_rounds`` times in a row (20 ms of wall time
+        apart): every kick a guest wrote is read before figures are taken."""
+        t0, quiet = time.monotonic(), 0
+        while quiet < quiet_rounds and time.monotonic() - t0 < timeout_s:
+            if await self.pump():
+                quiet = 0
+            else:
+                quiet += 1
+                self.idle_wait(0.02)
+            await Timer(50, "ns")
+
     # -- what the device side saw ---------------------------------------------------------------
 
     def ring_figures(self, name: str) -> dict[str, int]:
         """What the event index (or the flags) of the guest's rings asked for, next to the
-        kicks and calls that happened (RX ring: the running backend's; TX: the drain's)."""
+        kicks and calls that happened (RX ring: the running backend's; TX: the drain's).
+        Take them after ``settle_pumps``: a kick still unread would be missing."""
         dev = self.devices[name]
         conn = dev.vu.conn
         out: dict[str, int] = {}
