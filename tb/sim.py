@@ -25,7 +25,7 @@ from typing import Any
 from sw.qemu_guest import DEFAULT_MAC, GuestImage, GuestUnavailable
 from tb.cli import OneLineParser, positive
 from tb.runner.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
-from tb.sim_scenarios import SCENARIOS
+from tb.sim_scenarios import SCENARIOS, CaptureError, read_capture
 
 RUN_DIR = BUILD_ROOT / "last-sim"
 # cocotb's Verilator main (share/lib/verilator/verilator.cpp) opens this file in the test
@@ -57,23 +57,6 @@ def draw_progress(path: Path, stop: threading.Event) -> None:
             if shown:
                 print(file=sys.stderr)
             return
-
-
-def check_pcap(path: str) -> str | None:
-    """Why a capture cannot be replayed, or None."""
-    from scapy.error import Scapy_Exception
-    from scapy.layers import l2  # noqa: F401  (registers Ethernet for the reader)
-    from scapy.utils import rdpcap
-
-    try:
-        pkts = rdpcap(path)
-    except FileNotFoundError:
-        return "no such file"
-    except (OSError, Scapy_Exception, EOFError, ValueError) as exc:
-        return f"not a readable pcap ({exc})"
-    if not pkts:
-        return "no frames in it"
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=1, help="random seed (1)")
     ap.add_argument(
-        "--pcap", metavar="FILE", help="replay a capture onto the wire instead of random frames"
+        "--pcap",
+        metavar="FILE",
+        help="replay a capture (pcap or pcapng, Ethernet) onto the wire instead of random frames",
+    )
+    ap.add_argument(
+        "--runts",
+        action="store_true",
+        help="--pcap: every frame shorter than 60 B is a true runt, sent unpadded (else only "
+        "those with the pcapng comment 'runt'; the others are padded to 60 B)",
     )
     ap.add_argument(
         "--pcap-out", metavar="DIR", help="per-owner captures, dropped.pcap and dropped.csv"
@@ -226,10 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             "(the wire saturated towards the hostile guest)"
         )
     if args.pcap:
-        problem = check_pcap(args.pcap)
-        if problem:
-            print(f"splitrx sim: --pcap {args.pcap}: {problem}", file=sys.stderr)
+        try:  # before anything is built or simulated
+            read_capture(args.pcap)
+        except CaptureError as exc:
+            print(f"splitrx sim: --pcap {args.pcap}: {exc}", file=sys.stderr)
             return 2
+    elif args.runts:
+        ap.error("--runts is for --pcap")
     for opt, d in (("--pcap-out", args.pcap_out), ("--dump", args.dump)):
         if d and Path(d).exists() and not Path(d).is_dir():
             print(f"splitrx sim: {opt} {d}: exists and is not a directory", file=sys.stderr)
@@ -273,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 "SPLITRX_SEED": str(args.seed),
                 "SPLITRX_SCENARIO": scenario,
                 "SPLITRX_PCAP": str(Path(args.pcap).resolve()) if args.pcap else "",
+                "SPLITRX_RUNTS": "1" if args.runts else "",
                 "SPLITRX_PCAP_OUT": str(Path(args.pcap_out).resolve()) if args.pcap_out else "",
                 "SPLITRX_DUMP": str(Path(args.dump).resolve()) if args.dump else "",
                 "SPLITRX_PROGRESS_FILE": str(progress_path),
@@ -304,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     if replay.get("passes", 1) > 1:
         passes = f" ({replay['passes']} passes over its {replay['capture_frames']} frames)"
     print(f"  sent       {r['sent']} frames on the wire{passes}")
+    if replay:
+        print(
+            f"  capture    {replay['file']} ({replay['format']}): {replay['frames']} frames, "
+            f"{replay['truncated']} truncated (caplen < len: replayed as captured), "
+            f"{replay['padded']} padded to 60 B, {replay['runts']} true runts (sent unpadded), "
+            f"{replay['oversize']} oversize"
+        )
     for owner, n in r["delivered"].items():
         print(f"  delivered  {owner}: {n}")
     drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items()) or "none"

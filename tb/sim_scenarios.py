@@ -225,3 +225,118 @@ DEFAULT = "two-guests-host"
 
 # name -> description (the command line's choices and help)
 SCENARIOS = {name: s.description for name, s in TABLE.items()}
+
+
+# -- captures a run replays (`make sim PCAP=...`) ----------------------------------------------
+
+ETHERNET = 1  # LINKTYPE_ETHERNET (DLT_EN10MB): frames from the destination MAC, no FCS
+MIN_FRAME = 60  # the shortest frame a sender's NIC puts on the wire, FCS excluded
+LINK_TYPES = {
+    0: "BSD loopback",
+    12: "raw IP",
+    14: "raw IP",
+    101: "raw IP",
+    105: "IEEE 802.11",
+    113: "Linux cooked capture (SLL)",
+    127: "IEEE 802.11 radiotap",
+    228: "raw IPv4",
+    229: "raw IPv6",
+    276: "Linux cooked capture v2 (SLL2)",
+}
+RUNT_COMMENT = b"runt"  # a pcapng packet comment that marks a true runt
+
+
+class CaptureError(ValueError):
+    """A capture that cannot be replayed; the message is one line."""
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    data: bytes  # the bytes captured (caplen), FCS not included
+    wire_len: int  # the frame's length on the wire it was captured from (len)
+    runt: bool = False  # marked a true runt (pcapng comment "runt")
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.data) < self.wire_len
+
+
+@dataclass(frozen=True)
+class Capture:
+    """The frames of a pcap or pcapng capture of Ethernet frames, and how it was stored."""
+
+    path: str
+    kind: str  # "pcap" or "pcapng"
+    byte_order: str  # "little-endian" or "big-endian"
+    timestamps: str  # "us", "ns", or the pcapng resolution as "1/N s"
+    frames: tuple[CapturedFrame, ...]
+
+    def runt(self, f: CapturedFrame, runts: bool) -> bool:
+        """Whether ``f`` goes on the wire as a true runt (unpadded, dropped as runt): marked,
+        or ``runts`` (``--runts``: every short frame of the capture), and shorter than 60 B."""
+        return (f.runt or runts) and len(f.data) < MIN_FRAME
+
+    def summary(self, runts: bool, max_frame_bytes: int) -> dict[str, int | str]:
+        """What a replay does with its frames: counts by kind (an oversize frame is longer
+        than ``max_frame_bytes`` with its FCS, the MAC's limit)."""
+        short = [f for f in self.frames if len(f.data) < MIN_FRAME]
+        true_runts = sum(self.runt(f, runts) for f in short)
+        return {
+            "file": self.path,
+            "format": f"{self.kind}, {self.byte_order}, {self.timestamps} timestamps",
+            "frames": len(self.frames),
+            "truncated": sum(f.truncated for f in self.frames),
+            "padded": len(short) - true_runts,
+            "runts": true_runts,
+            "oversize": sum(len(f.data) + 4 > max_frame_bytes for f in self.frames),
+        }
+
+
+def _not_ethernet(link: int) -> str:
+    name = LINK_TYPES.get(link, "not Ethernet")
+    return f"link type {link} ({name}); a replay takes Ethernet captures (link type 1) only"
+
+
+def _timestamps(per_second: int) -> str:
+    return {10**6: "us", 10**9: "ns"}.get(per_second, f"1/{per_second} s")
+
+
+def read_capture(path: str) -> Capture:
+    """Every frame of the pcap (either byte order, micro- or nanosecond timestamps) or
+    pcapng capture ``path``, read with scapy's raw readers; raises ``CaptureError`` for a
+    file that is missing or not a capture, a link type other than Ethernet (Linux cooked
+    capture, raw IP, ...) and a capture with no frames."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapNgReader, RawPcapReader
+
+    try:
+        reader = RawPcapReader(path)
+    except FileNotFoundError:
+        raise CaptureError("no such file") from None
+    except (OSError, Scapy_Exception, EOFError, ValueError) as exc:
+        raise CaptureError(f"not a readable pcap or pcapng capture ({exc})") from None
+    ng = isinstance(reader, RawPcapNgReader)
+    if not ng and reader.linktype != ETHERNET:
+        reader.close()
+        raise CaptureError(_not_ethernet(reader.linktype))
+    frames: list[CapturedFrame] = []
+    resolution = 10**9 if getattr(reader, "nano", False) else 10**6
+    try:
+        with reader:
+            for data, meta in reader:
+                link = meta.linktype if ng else reader.linktype
+                if link != ETHERNET:
+                    raise CaptureError(f"frame {len(frames)}: {_not_ethernet(link)}")
+                if ng:
+                    resolution = meta.tsresol
+                marks = [c.strip().lower() for c in (getattr(meta, "comments", None) or [])]
+                frames.append(CapturedFrame(bytes(data), meta.wirelen, RUNT_COMMENT in marks))
+    except CaptureError:
+        raise
+    except (OSError, Scapy_Exception, EOFError, ValueError) as exc:
+        raise CaptureError(f"unreadable after {len(frames)} frames ({exc})") from None
+    if not frames:
+        raise CaptureError("no frames in it")
+    order = {"<": "little-endian", ">": "big-endian"}.get(reader.endian, "big-endian")
+    kind = "pcapng" if ng else "pcap"
+    return Capture(path, kind, order, _timestamps(resolution), tuple(frames))

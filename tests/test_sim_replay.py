@@ -9,14 +9,16 @@ import json
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import LLC, SNAP, STP, Dot1AD, Dot1Q, Dot3, Ether
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ARP, LLC, SNAP, STP, Dot1AD, Dot1Q, Dot3, Ether
 from scapy.packet import Packet, Raw
-from scapy.utils import rdpcap, wrpcap
+from scapy.utils import PcapNgWriter, PcapWriter, rdpcap, wrpcap
 
 from tb import sim
 from tb.lib.parse_ref import parameter_defaults
 from tb.runner.build import BUILD_ROOT, REPO
+from tb.sim_scenarios import read_capture
 
 pytestmark = pytest.mark.sim
 
@@ -131,7 +133,8 @@ def test_frames_with_a_capture_sends_that_many_from_its_start(tmp_path: Path, n:
     assert sim.main(["--pcap", str(pcap), "--frames", str(n), "--pcap-out", str(out)]) == 0
     assert owner_captures(out)["host-driver"] == [want[i % 3] for i in range(n)]
     report = json.loads((BUILD_ROOT / "last-sim-report.json").read_text())
-    assert report["sent"] == n and report["replay"] == {"capture_frames": 3, "passes": -(-n // 3)}
+    r = report["replay"]
+    assert report["sent"] == n and (r["capture_frames"], r["passes"]) == (3, -(-n // 3)), r
 
 
 def test_pcap_with_the_hostile_scenario_is_refused_in_one_line(
@@ -143,3 +146,172 @@ def test_pcap_with_the_hostile_scenario_is_refused_in_one_line(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--pcap" in err and "hostile" in err, err
+
+
+# -- the regression capture: every kind of frame a capture may hold ------------------------
+
+
+def kinds() -> list[tuple[str, Packet]]:
+    """(kind, frame) for each kind of frame the replay must handle; ``comments``
+    (``[b"runt"]``: a true runt) and ``wirelen`` (longer than the frame: truncated by the
+    capture) are set where a capture would carry them."""
+    bc, lldp, other = "ff:ff:ff:ff:ff:ff", "01:80:c2:00:00:0e", "02:00:00:00:00:77"
+    snap = LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP()
+    pause = Raw(bytes.fromhex("0001ffff"))  # PAUSE, quanta 0xffff
+    out: list[tuple[str, Packet]] = [
+        ("ipv4/udp", Ether(dst=G0, src=PEER) / IP() / UDP(sport=1) / Raw(b"a" * 100)),
+        ("ipv6/tcp", Ether(dst=G1, src=PEER) / IPv6() / TCP(sport=2) / Raw(b"b" * 200)),
+        ("arp", Ether(dst=bc, src=PEER) / ARP()),
+        ("ethertype 0x88b5", Ether(dst=HOST, src=PEER, type=0x88B5) / Raw(b"c" * 64)),
+        ("ethertype 0x1234", Ether(dst=other, src=PEER, type=0x1234) / Raw(b"d" * 90)),
+        ("lldp", Ether(dst=lldp, src=PEER, type=0x88CC) / Raw(b"e" * 50)),
+        ("llc netbios", Dot3(dst=bc, src=PEER) / LLC(dsap=0xF0, ssap=0xF0, ctrl=3) / Raw(b"f" * 7)),
+        ("llc ipx", Dot3(dst=bc, src=PEER) / LLC(dsap=0xE0, ssap=0xE0, ctrl=3) / Raw(b"g" * 40)),
+        ("snap", Dot3(dst=G0, src=PEER) / snap / Raw(b"h" * 99)),
+        ("stp", Dot3(dst="01:80:c2:00:00:00", src=PEER) / LLC() / STP()),
+        ("vlan ipv4", Ether(dst=HOST, src=PEER) / Dot1Q(vlan=10) / IP() / UDP() / Raw(b"i" * 80)),
+        ("qinq ipv6", Ether(dst=bc, src=PEER) / Dot1AD(vlan=20) / Dot1Q(vlan=21) / IPv6() / UDP()),
+        ("vlan snap", tagged_dot3(HOST, [Dot1Q(vlan=30)], snap)),
+        ("qinq stp", tagged_dot3(bc, [Dot1AD(vlan=40), Dot1Q(vlan=41)], LLC() / STP())),
+        ("short 14 B", Ether(dst=HOST, src=PEER, type=0x1234)),
+        ("short 59 B", Ether(dst=G1, src=PEER, type=0x88B5) / Raw(b"j" * 45)),
+        ("pause", Ether(dst="01:80:c2:00:00:01", src=PEER, type=0x8808) / pause),
+    ]  # fmt: skip
+    for n in (30, 59):
+        runt = Ether(dst=HOST, src=PEER, type=0x88B5) / Raw(b"r" * (n - 14))
+        runt.comments = [b"runt"]
+        out.append((f"runt {n} B", runt))
+    for n, caplen in ((1500, 200), (9000, 96)):
+        whole = Ether(dst=HOST, src=PEER) / IP() / UDP() / Raw(bytes(n - 42))
+        cut = Ether(bytes(whole)[:caplen])  # as a capture with a snap length keeps it
+        cut.wirelen = n
+        out.append((f"truncated {n} B at {caplen}", cut))
+    limit = parameter_defaults(REPO / "rtl" / "splitrx_top.sv", ("MAX_FRAME_BYTES",))
+    largest = limit["MAX_FRAME_BYTES"] - 4
+    sizes = [60, 61, 63, 64, 65, 127, 128, 255, 511, 1023, 1514, 1515, 1518, 1522, 2047, 2048]
+    sizes += [2049, 4095, 4096, 6001, 8191, 8192, 9000, 9014, 9018, largest - 1, largest]
+    dsts = [HOST, bc, "02:00:00:00:00:77", "33:33:00:00:00:01"]
+    for i, n in enumerate(sizes):
+        f = Ether(dst=dsts[i % 4], src=PEER) / IP() / UDP(sport=n) / Raw(bytes(range(256)) * 40)
+        out.append((f"{n} B", Ether(bytes(f)[:n])))
+    for n in (largest + 1, 12000):
+        f = Ether(dst=HOST, src=PEER) / IP() / UDP() / Raw(bytes(n - 42))
+        out.append((f"oversize {n} B", f))
+    return out
+
+
+def expected(frames: list[tuple[str, Packet]], runts: bool = False) -> tuple[dict, list[str]]:
+    """Each owner's frames as its driver hands them up (short frames padded to 60 B, as
+    captured otherwise) and dropped.csv's rows, from the frames and the MAC's rules: a true
+    runt (marked, or any short frame with ``runts``) is dropped as runt, a frame over the
+    MAC's limit as oversize, a MAC Control frame (0x8808) as mac_control."""
+    limit = parameter_defaults(REPO / "rtl" / "splitrx_top.sv", ("MAX_FRAME_BYTES",))
+    owners: dict[str, list[bytes]] = {"guest0": [], "guest1": [], "host-driver": []}
+    rows = []
+    for no, (_, p) in enumerate(frames):
+        raw = bytes(p)
+        marked = runts or b"runt" in (getattr(p, "comments", None) or [])
+        if len(raw) < 60 and marked:
+            rows.append(f"{no},{len(raw)},runt")
+        elif len(raw) + 4 > limit["MAX_FRAME_BYTES"]:
+            rows.append(f"{no},{len(raw)},oversize")
+        elif raw[12:14] == b"\x88\x08":
+            rows.append(f"{no},{len(on_wire(raw))},mac_control")
+        else:
+            owners[owner_of(raw)].append(on_wire(raw))
+    return owners, rows
+
+
+def write_capture(path: Path, frames: list[tuple[str, Packet]], fmt: str) -> None:
+    """``fmt``: pcapng (with the runt comments), or pcap-le-us / pcap-be-ns."""
+    if fmt == "pcapng":
+        w: PcapWriter | PcapNgWriter = PcapNgWriter(str(path))
+    else:
+        w = PcapWriter(str(path), linktype=1, endianness="<" if "le" in fmt else ">",
+                       nano=fmt.endswith("ns"), sync=True)  # fmt: skip
+    for _, p in frames:
+        w.write(p)
+    w.close()
+
+
+@pytest.mark.parametrize("fmt", ["pcapng", "pcap-le-us", "pcap-be-ns"])
+def test_capture_formats_read_the_same_frames(tmp_path: Path, fmt: str) -> None:
+    """pcap in both byte orders with micro- and nanosecond timestamps, and pcapng: the same
+    frames, captured lengths and lengths on the wire; pcapng also carries the runt marks."""
+    frames = kinds()
+    path = tmp_path / f"k.{fmt}"
+    write_capture(path, frames, fmt)
+    cap = read_capture(str(path))
+    assert cap.kind == fmt.split("-")[0]
+    assert cap.byte_order == ("big-endian" if "be" in fmt else "little-endian")
+    assert cap.timestamps == ("ns" if fmt.endswith("ns") else "us")
+    assert [f.data for f in cap.frames] == [bytes(p) for _, p in frames]
+    assert [f.wire_len for f in cap.frames] == [
+        getattr(p, "wirelen", None) or len(p) for _, p in frames
+    ]
+    marked = [k for (k, _), f in zip(frames, cap.frames, strict=True) if f.runt]
+    assert marked == (["runt 30 B", "runt 59 B"] if fmt == "pcapng" else [])
+    s = cap.summary(
+        False,
+        parameter_defaults(REPO / "rtl" / "splitrx_top.sv", ("MAX_FRAME_BYTES",))[
+            "MAX_FRAME_BYTES"
+        ],
+    )
+    assert (s["truncated"], s["oversize"]) == (2, 2)
+    short = sum(len(p) < 60 for _, p in frames)
+    runts = 2 if fmt == "pcapng" else 0
+    assert (s["runts"], s["padded"]) == (runts, short - runts), s
+
+
+def test_regression_capture_goes_through_the_whole_system_byte_exact(tmp_path: Path) -> None:
+    """The project's own capture (pcapng, made here with scapy) of every kind: Ethernet II
+    with several EtherTypes, 802.3 LLC, SNAP, STP and IPX, VLAN and QinQ over both, short
+    frames (padded to 60 B), marked true runts (dropped as runt), truncated frames (replayed
+    as captured), sizes from 60 B to the MAC's limit, oversize frames and a PAUSE frame:
+    each owner's capture holds exactly its frames in order, dropped.csv the rest."""
+    frames = kinds()
+    path = tmp_path / "regression.pcapng"
+    write_capture(path, frames, "pcapng")
+    out = tmp_path / "out"
+    assert sim.main(["--pcap", str(path), "--pcap-out", str(out)]) == 0
+    want, rows = expected(frames)
+    got = owner_captures(out)
+    for owner, frames_for in want.items():
+        assert got[owner] == frames_for, owner
+    assert (out / "dropped.csv").read_text().splitlines()[1:] == rows
+    r = json.loads((BUILD_ROOT / "last-sim-report.json").read_text())["replay"]
+    assert (r["frames"], r["truncated"], r["runts"], r["oversize"]) == (len(frames), 2, 2, 2), r
+    assert r["format"] == "pcapng, little-endian, us timestamps"
+
+
+def test_runts_option_sends_every_short_frame_of_a_pcap_unpadded(tmp_path: Path) -> None:
+    """--runts: a pcap has no comments; every frame shorter than 60 B is a true runt."""
+    frames = [kv for kv in kinds() if kv[0].startswith(("short", "runt", "arp", "ipv4"))]
+    path = tmp_path / "short.pcap"
+    write_capture(path, frames, "pcap-be-ns")
+    out = tmp_path / "out"
+    assert sim.main(["--pcap", str(path), "--runts", "--pcap-out", str(out)]) == 0
+    want, rows = expected(frames, runts=True)
+    assert [r.split(",")[2] for r in rows] == ["runt"] * 5
+    got = owner_captures(out)
+    assert {o: got[o] for o in want} == want
+    assert (out / "dropped.csv").read_text().splitlines()[1:] == rows
+
+
+@pytest.mark.parametrize(
+    ("linktype", "name"),
+    [(113, "Linux cooked capture"), (276, "Linux cooked capture v2"), (101, "raw IP")],
+)
+def test_other_link_types_are_refused_before_any_simulation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    linktype: int, name: str,
+) -> None:  # fmt: skip
+    def no_build(*a: object, **k: object) -> None:
+        raise AssertionError("built the RTL for a capture it cannot replay")
+
+    monkeypatch.setattr(sim, "build", no_build)
+    path = tmp_path / "other.pcap"
+    wrpcap(str(path), [bytes(IP() / UDP())], linktype=linktype)
+    assert sim.main(["--pcap", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"link type {linktype} ({name}" in err, err

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import cocotb
 from cocotb.utils import get_sim_time
-from cocotbext.eth import XgmiiFrame
-from scapy.layers.l2 import Ether
-from scapy.utils import rdpcap, wrpcap
+from scapy.utils import wrpcap
 
-from model.records import CplFlags, DropReason
+from model.records import CplFlags
 from model.rss import MS_VERIFICATION_KEY, RssConfig
 from model.virtio import (
     VIRTIO_F_VERSION_1,
@@ -45,7 +43,15 @@ from tb.lib.system import (
     spread_rss,
 )
 from tb.lib.traffic import mutate, scapy_frame
-from tb.sim_scenarios import DEFAULT, HOSTILE_POSTS, HOSTILE_QUOTA, JUMBO, TABLE
+from tb.sim_scenarios import (
+    DEFAULT,
+    ETHERNET,
+    HOSTILE_POSTS,
+    HOSTILE_QUOTA,
+    JUMBO,
+    TABLE,
+    read_capture,
+)
 
 USER_CLK_NS = 4.0
 BATCH = 8
@@ -59,25 +65,6 @@ def progress(done: int, total: int) -> None:
             f.write(f"{done} {total}\n")
 
 
-def read_pcap(path: str) -> list[bytes]:
-    """Frames of a capture (Ethernet link type), FCS not included, as a link partner
-    would send them."""
-    return [bytes(p) for p in rdpcap(path)]
-
-
-async def send_captured(rig: SystemRig, frame: bytes) -> None:
-    """Pad to the 60-byte minimum as the sender's MAC would; longer than the MAC accepts
-    (MAX_FRAME_BYTES with FCS) -> expected as an oversize drop."""
-    if len(frame) < 60:
-        frame = frame + bytes(60 - len(frame))
-    if len(frame) + 4 > MAX_FRAME_BYTES:
-        rig.stats.sent += 1
-        rig.sb.wire(frame, DropReason.OVERSIZE)
-        await rig.wire.send(XgmiiFrame.from_payload(frame))
-        return
-    await rig.send(frame)
-
-
 def write_pcaps(rig: SystemRig, out: Path) -> dict[str, str]:
     """Per-owner captures of what each owner's driver was handed, dropped.pcap and
     dropped.csv (frame number, reason)."""
@@ -85,10 +72,10 @@ def write_pcaps(rig: SystemRig, out: Path) -> dict[str, str]:
     files = {}
     for b in rig.sb.owners.values():
         path = out / f"{b.name}.pcap"
-        wrpcap(str(path), [Ether(f) for f in b.frames])
+        wrpcap(str(path), b.frames, linktype=ETHERNET)
         files[b.name] = str(path)
     drops = sorted(rig.sb.drop_log)
-    wrpcap(str(out / "dropped.pcap"), [Ether(f) for _, f, _ in drops])
+    wrpcap(str(out / "dropped.pcap"), [f for _, f, _ in drops], linktype=ETHERNET)
     with open(out / "dropped.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["frame", "length", "reason"])
@@ -242,7 +229,9 @@ async def scenario(dut: object) -> None:
     pcap_in = os.environ.get("SPLITRX_PCAP", "")
     pcap_out = os.environ.get("SPLITRX_PCAP_OUT", "")
     dump = os.environ.get("SPLITRX_DUMP", "")
-    replay = read_pcap(pcap_in) if pcap_in else []
+    capture = read_capture(pcap_in) if pcap_in else None
+    replay = capture.frames if capture else ()
+    runts = os.environ.get("SPLITRX_RUNTS") == "1"  # --runts: every short frame a true runt
     # a capture is sent from its start again while more frames are asked for
     frames = int(frames_env) if frames_env else len(replay)
     seed = int(os.environ.get("SPLITRX_SEED", "1"))
@@ -275,8 +264,11 @@ async def scenario(dut: object) -> None:
             frames = 0
         for k in range(0, frames, BATCH):
             for i in range(k, min(k + BATCH, frames)):
-                if replay:
-                    await send_captured(rig, replay[i % len(replay)])
+                if capture:
+                    # as a link partner sends it: a short frame padded to 60 B unless it is
+                    # a true runt; the rig expects the MAC's verdict (runt, oversize, ...)
+                    cf = replay[i % len(replay)]
+                    await rig.send(cf.data, pad=not capture.runt(cf, runts))
                     continue
                 dst = rng.choices([d for d, _ in dests], [w for _, w in dests])[0]
                 f = scapy_frame(rng, rng.randint(60, max_for.get(dst, sc.max_size)), i, dst=dst)
@@ -315,8 +307,12 @@ async def scenario(dut: object) -> None:
         "user_clk_cycles": int(sim_ns / USER_CLK_NS),
         "wall_s": wall,
         "hostile": hostile,
-        "replay": {"capture_frames": len(replay), "passes": -(-frames // len(replay))}
-        if replay
+        "replay": {
+            "capture_frames": len(replay),
+            "passes": -(-frames // len(replay)),
+            **capture.summary(runts, MAX_FRAME_BYTES),
+        }
+        if capture
         else {},
         "rss": {
             "key": "Microsoft verification key"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,26 @@ SPLITRX_TOP_SV = Path(__file__).resolve().parents[2] / "rtl" / "splitrx_top.sv"
 # the largest frame the MAC takes, FCS included (9018 B jumbo + two VLAN tags): its one
 # definition is splitrx_top's parameter default
 MAX_FRAME_BYTES = parameter_defaults(SPLITRX_TOP_SV, ("MAX_FRAME_BYTES",))["MAX_FRAME_BYTES"]
+
+
+MIN_FRAME = 60  # the shortest frame a sender's NIC sends, FCS excluded (64 B with it)
+MAC_CONTROL_TYPE = 0x8808  # IEEE 802.3 MAC Control (PAUSE, PFC)
+
+
+def mac_verdict(frame: bytes, bad_fcs: bool = False) -> DropReason | None:
+    """What the MAC drops ``frame`` (FCS excluded) as, sent whole with a good or a bad FCS,
+    by the priorities docs/frontend.md and rtl/mac_rx.sv document: shorter than 64 bytes
+    with its FCS (runt), longer than MAX_FRAME_BYTES (oversize), bad FCS, then an untagged
+    MAC Control frame (EtherType 0x8808); None: it is received."""
+    if len(frame) < MIN_FRAME:
+        return DropReason.RUNT
+    if len(frame) + 4 > MAX_FRAME_BYTES:
+        return DropReason.OVERSIZE
+    if bad_fcs:
+        return DropReason.BAD_FCS
+    if int.from_bytes(frame[12:14], "big") == MAC_CONTROL_TYPE:
+        return DropReason.MAC_CONTROL
+    return None
 
 
 def host_group_for(frame_bytes: int) -> int:
@@ -412,20 +433,22 @@ class SystemRig:
 
     # -- traffic ------------------------------------------------------------------------------
 
-    async def send(self, frame: bytes, bad_fcs: bool = False) -> None:
-        """Queue a frame (FCS appended) for the wire; bad_fcs flips one FCS bit."""
+    async def send(self, frame: bytes, bad_fcs: bool = False, pad: bool = True) -> None:
+        """Queue a frame (FCS excluded) for the wire with its FCS appended (``bad_fcs``: one
+        FCS bit flipped), padded with zeros to 60 bytes as a sender's NIC pads a short frame
+        (``pad=False``: sent as it is, a true runt when shorter). The scoreboard expects the
+        MAC's verdict (``mac_verdict``)."""
+        if pad and len(frame) < MIN_FRAME:
+            frame += bytes(MIN_FRAME - len(frame))
+        fcs = bytearray(zlib.crc32(frame).to_bytes(4, "little"))
         if bad_fcs:
-            good = XgmiiFrame.from_payload(frame)
-            raw = bytearray(good.data)
-            raw[-1] ^= 0x01
-            xf = XgmiiFrame.from_raw_payload(bytes(raw[8:]))
-            self.stats.sent_bad[DropReason.BAD_FCS] = (
-                self.stats.sent_bad.get(DropReason.BAD_FCS, 0) + 1
-            )
-        else:
-            xf = XgmiiFrame.from_payload(frame)
+            fcs[-1] ^= 0x01
+        xf = XgmiiFrame.from_raw_payload(frame + fcs)
+        verdict = mac_verdict(frame, bad_fcs)
+        if verdict is not None:
+            self.stats.sent_bad[verdict] = self.stats.sent_bad.get(verdict, 0) + 1
         self.stats.sent += 1
-        self.sb.wire(frame, DropReason.BAD_FCS if bad_fcs else None)
+        self.sb.wire(frame, verdict)
         await self.wire.send(xf)
 
     async def service(self) -> list[RxFrame]:
