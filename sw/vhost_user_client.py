@@ -43,6 +43,8 @@ from sw.vhost_user import (
 LOW_END = 0xA0000  # 640 KiB: region 0 is [0, 640 KiB)
 HIGH_START = 0xC0000  # 768 KiB: region 1 starts here (mmap_offset 0xc0000)
 UVA_BASE = 0x7F00_0000_0000  # where the "front-end" has the memfd mapped
+#: What ``FakeFrontEnd.send_bad`` can send.
+BAD_INPUT = ("malformed", "overlap", "unmappable", "ring-outside")
 GUEST_FEATURES = (
     (1 << VIRTIO_F_VERSION_1) | (1 << VIRTIO_NET_F_MRG_RXBUF) | (1 << VIRTIO_RING_F_EVENT_IDX)
 )
@@ -182,6 +184,41 @@ class FakeFrontEnd:
         self.tx = SplitRing(self.ram, SplitRingLayout.packed_1x(num, base), event_idx=True)
         self.tx.init_driver()
         return self.tx
+
+    def send_bad(self, kind: str) -> None:
+        """One bad message of ``kind`` (``BAD_INPUT``), after ``negotiate``: ``malformed``, a
+        header of another version; ``overlap``, a memory table whose regions overlap;
+        ``unmappable``, a region whose fd is a pipe; ``ring-outside``, the memory table, then
+        an RX ring whose descriptor table lies in the hole between the two regions."""
+        if kind == "malformed":
+            self.send(Request.GET_FEATURES, flags=0x2)
+        elif kind == "overlap":
+            regions = [
+                MemoryRegion(0, 0x200000, 0x10000000, 0),
+                MemoryRegion(0x100000, 0x200000, 0x20000000, 0),
+            ]
+            fds = [os.dup(self.memfd), os.dup(self.memfd)]
+            self.send(Request.SET_MEM_TABLE, self.mem_table_payload(regions), fds)
+            for fd in fds:
+                os.close(fd)
+        elif kind == "unmappable":
+            r, w = os.pipe()
+            table = self.mem_table_payload([MemoryRegion(0, 0x100000, 0x10000000, 0)])
+            self.send(Request.SET_MEM_TABLE, table, [r])
+            os.close(r)
+            os.close(w)
+        elif kind == "ring-outside":
+            self.send_mem_table()
+            lay = self.make_rx(16).layout
+            self.send(Request.SET_VRING_NUM, VringState(0, lay.num).pack())
+            hole = self.uva(LOW_END + 0x10000)  # between region 0's end and region 1
+            addr = VringAddr(0, 0, hole, self.uva(lay.used), self.uva(lay.avail), 0)
+            self.send(Request.SET_VRING_ADDR, addr.pack())
+            kick = os.eventfd(0)
+            self.send(Request.SET_VRING_KICK, U64(0).pack(), [kick])
+            os.close(kick)
+        else:
+            raise ValueError(f"bad input {kind!r}: one of {', '.join(BAD_INPUT)}")
 
     def kick(self, index: int) -> None:
         os.write(self.kick_fds[index], struct.pack("=Q", 1))

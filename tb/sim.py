@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sw.qemu_guest import DEFAULT_MAC, GuestImage, GuestUnavailable
+from sw.vhost_user_client import BAD_INPUT
 from tb.cli import OneLineParser, positive
 from tb.runner.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
 from tb.sim_scenarios import SCENARIOS, CaptureError, read_capture
@@ -33,8 +34,6 @@ RUN_DIR = BUILD_ROOT / "last-sim"
 WAVES_FILE = RUN_DIR / "dump.fst"
 GUEST_IMAGE = BUILD_ROOT.parent / "guest"  # make guest-image
 SECOND_MAC = "02:00:00:00:00:03"  # --second-guest
-#: --bad-input kinds (tb/benches/linux_tb.py BAD_INPUT)
-BAD_INPUT = ("malformed", "overlap", "unmappable", "ring-outside")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 

@@ -34,7 +34,7 @@ from scapy.utils import rdpcap, wrpcap
 from model.records import DropReason, PlacementMode
 from model.virtio import VIRTIO_NET_HDR_V1_SIZE
 from sw.qemu_guest import GuestImage
-from sw.vhost_user import U64, MemoryRegion, Request, VringAddr, VringState
+from sw.vhost_user import Request
 from sw.vhost_user_client import FakeFrontEnd
 from tb.lib.linux_guest import (
     LINUX_MIN_BUF,
@@ -57,7 +57,6 @@ MTU_FRAME = 1514  # the largest untagged frame at MTU 1500, FCS excluded
 #: Checksum cases for a guest (Plan.csum_udp): UDP over IPv4 and IPv6, right or wrong UDP
 #: checksum, and a wrong IPv4 header checksum under a right UDP one.
 CSUM_CASES = ("udp4", "udp4-bad", "udp6", "udp6-bad", "ip4-hdr-bad")
-BAD_INPUT = ("malformed", "overlap", "unmappable", "ring-outside")
 
 
 @dataclass
@@ -257,44 +256,6 @@ async def fake_attach(rig: LinuxGuestRig, dev: Device) -> FakeFrontEnd:
     return fe
 
 
-def bad_message(fe: FakeFrontEnd, kind: str) -> None:
-    """Send one bad message of ``kind`` (BAD_INPUT) to a negotiated front-end's device."""
-    if kind == "malformed":  # a header of another version
-        fe.send(Request.GET_FEATURES, flags=0x2)
-    elif kind == "overlap":
-        regions = [
-            MemoryRegion(0, 0x200000, 0x10000000, 0),
-            MemoryRegion(0x100000, 0x200000, 0x20000000, 0),
-        ]
-        fds = [os.dup(fe.memfd), os.dup(fe.memfd)]
-        fe.send(Request.SET_MEM_TABLE, fe.mem_table_payload(regions), fds)
-        for fd in fds:
-            os.close(fd)
-    elif kind == "unmappable":
-        r, w = os.pipe()
-        fe.send(
-            Request.SET_MEM_TABLE,
-            fe.mem_table_payload([MemoryRegion(0, 0x100000, 0x10000000, 0)]),
-            [r],
-        )
-        os.close(r)
-        os.close(w)
-    elif kind == "ring-outside":
-        fe.send_mem_table()
-        lay = fe.make_rx(16).layout
-        fe.send(Request.SET_VRING_NUM, VringState(0, lay.num).pack())
-        hole = fe.uva(0xB0000)  # inside the 640 KiB..768 KiB hole between the regions
-        fe.send(
-            Request.SET_VRING_ADDR,
-            VringAddr(0, 0, hole, fe.uva(lay.used), fe.uva(lay.avail), 0).pack(),
-        )
-        kick = os.eventfd(0)
-        fe.send(Request.SET_VRING_KICK, U64(0).pack(), [kick])
-        os.close(kick)
-    else:
-        raise ValueError(f"bad input kind {kind!r}: one of {', '.join(BAD_INPUT)}")
-
-
 async def bad_input_run(rig: LinuxGuestRig, traffic: Traffic, kinds: list[str]) -> list[dict]:
     """Each kind against the fake guest, the Linux guests and the host receiving meanwhile:
     "malformed" arrives while the fake guest runs with buffers at the NIC and frames in
@@ -313,12 +274,12 @@ async def bad_input_run(rig: LinuxGuestRig, traffic: Traffic, kinds: list[str]) 
             await traffic.burst(dev.name)
             await rig.receive_all()
             await traffic.burst(dev.name)  # frames to it in flight as the message comes
-            bad_message(fe, kind)
+            fe.send_bad(kind)
         else:
             fe = FakeFrontEnd(dev.socket)
             dev.fe = fe
             await rig.run_client(f"{dev.name}: negotiation", fe.negotiate)
-            bad_message(fe, kind)  # (the device reads it at the next pump)
+            fe.send_bad(kind)  # (the device reads it at the next pump)
         before = bytes(fe.mm)
         await rig.until(
             lambda: not dev.vu.connected, 10.0, f"{dev.name} stopped after a {kind} message"
