@@ -16,21 +16,8 @@ from cocotb.utils import get_sim_time
 from cocotbext.eth import XgmiiSource
 
 from model.records import DropReason
-from tb.lib.common import deadline, seeded_rng, start_clock
-from tests.sim.line_rate_tb import drops, frames_of
-
-MAC_NS = 6.4
-
-
-async def start(dut: Any, user_ns: float) -> None:
-    start_clock(dut.mac_clk, MAC_NS)
-    start_clock(dut.clk, user_ns)
-    dut.mac_rst.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.mac_clk, 8)
-    dut.mac_rst.value = 0
-    dut.rst.value = 0
-    await ClockCycles(dut.mac_clk, 4)
+from tb.lib.common import deadline, seeded_rng
+from tests.sim.line_rate_tb import MAC_NS, drops, frames_of, setup
 
 
 class Out:
@@ -86,7 +73,7 @@ def mixed_sizes(rng: random.Random, n: int) -> list[int]:
 async def slow_user_clock_drops_whole_frames(dut: Any) -> None:
     """A 50 MHz user clock drains 3.2 Gb/s from a 10 Gb/s wire: the crossing fills. Frames are
     dropped whole, each counted once as cdc_drop; every frame out is a whole frame sent."""
-    await start(dut, user_ns=20.0)
+    await setup(dut, user_ns=20.0)
     rng = seeded_rng("slow user clock")
     sizes = mixed_sizes(rng, 160)
     frames = frames_of(rng, sizes)
@@ -114,7 +101,7 @@ async def slow_user_clock_drops_whole_frames(dut: Any) -> None:
 
 async def _reset_under_traffic(dut: Any, side: str) -> None:
     """Reset one side alone, mid-traffic, for longer than a frame; the other side keeps going."""
-    await start(dut, user_ns=4.0)
+    await setup(dut, user_ns=4.0)
     rng = seeded_rng(f"{side} reset")
     sizes = mixed_sizes(rng, 120)
     frames = frames_of(rng, sizes)

@@ -30,9 +30,10 @@ TOTAL_BYTES = int(os.environ.get("LINE_RATE_BYTES", "640000"))  # wire bytes per
 PIPE_CYCLES = 64
 
 
-async def setup(dut: Any) -> None:
+async def setup(dut: Any, user_ns: float = USER_NS) -> None:
+    """Both clocks (the user clock's period given), both resets together, then released."""
     start_clock(dut.mac_clk, MAC_NS)
-    start_clock(dut.clk, USER_NS)
+    start_clock(dut.clk, user_ns)
     dut.mac_rst.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.mac_clk, 8)
