@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import threading
@@ -28,25 +29,40 @@ from tb.cli import OneLineParser, positive
 from tb.runner.build import BUILD_ROOT, REPO, ToolchainError, build, run, top_sources
 from tb.sim_scenarios import SCENARIOS, CaptureError, read_capture
 
-RUN_DIR = BUILD_ROOT / "last-sim"
+# SPLITRX_SIM_DIR: another run directory, so runs can go on side by side (a long one apart)
+RUN_DIR = Path(os.environ.get("SPLITRX_SIM_DIR") or BUILD_ROOT / "last-sim").resolve()
 # cocotb's Verilator main (share/lib/verilator/verilator.cpp) opens this file in the test
 # directory when the build has FST tracing and the run is started with waves=True.
 WAVES_FILE = RUN_DIR / "dump.fst"
+WAVES_SHOWN = WAVES_FILE.relative_to(REPO) if WAVES_FILE.is_relative_to(REPO) else WAVES_FILE
 GUEST_IMAGE = BUILD_ROOT.parent / "guest"  # make guest-image
 SECOND_MAC = "02:00:00:00:00:03"  # --second-guest
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-def draw_progress(path: Path, stop: threading.Event) -> None:
-    """Redraw a progress bar on stderr from the counts the simulation writes to ``path``."""
+def draw_progress(path: Path, stop: threading.Event, tty: bool) -> None:
+    """From the counts the simulation writes to ``path``: on a terminal, redraw a progress
+    bar on stderr; otherwise print a progress line every SPLITRX_PROGRESS_S seconds (60), so
+    a log shows a long run moving."""
+    every_s = float(os.environ.get("SPLITRX_PROGRESS_S") or 60)
     shown = ""
+    t0 = last = time.monotonic()
     while True:
-        stopping = stop.wait(0.5)
+        stopping = stop.wait(min(0.5, every_s))
         try:
             done, total = (int(x) for x in path.read_text().split())
         except (OSError, ValueError):
             done, total = 0, 0
-        if total:
+        now = time.monotonic()
+        if total and not tty and not stopping and now - last >= every_s:
+            last = now
+            print(
+                f"splitrx sim: {done:,} of {total:,} frames ({100 * done // total} %) after "
+                f"{now - t0:.0f} s, {done / (now - t0):.0f} frames/s",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif total and tty:
             fill = 30 * done // total
             line = f"  [{'#' * fill}{'.' * (30 - fill)}] {done}/{total} frames"
             if line != shown:
@@ -162,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--waves",
         action="store_true",
-        help=f"FST trace to {WAVES_FILE.relative_to(REPO)} (make waves)",
+        help=f"FST trace to {WAVES_SHOWN} (make waves)",
     )
     args = ap.parse_args(argv)
     frames_given = args.frames is not None
@@ -234,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"splitrx sim: toolchain: {exc}", file=sys.stderr)
         return 1
     t_build = time.perf_counter() - t0
-    report_path = BUILD_ROOT / "last-sim-report.json"
+    report_path = RUN_DIR.parent / f"{RUN_DIR.name}-report.json"
     report_path.unlink(missing_ok=True)
     # a trace left by an earlier run would not match this run's log
     WAVES_FILE.unlink(missing_ok=True)
@@ -243,12 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.pcap:
         what = f"{what} of {args.pcap}" if frames_given else f"frames of {args.pcap}"
     print(f"splitrx sim: {what}, seed {args.seed} (log: {log})", file=sys.stderr)
-    progress_path = BUILD_ROOT / "last-sim-progress"
+    progress_path = RUN_DIR.parent / f"{RUN_DIR.name}-progress"
     progress_path.unlink(missing_ok=True)
     stop = threading.Event()
-    bar = threading.Thread(target=draw_progress, args=(progress_path, stop), daemon=True)
-    if sys.stderr.isatty():
-        bar.start()
+    bar = threading.Thread(
+        target=draw_progress, args=(progress_path, stop, sys.stderr.isatty()), daemon=True
+    )
+    bar.start()
     guest_env = {
         "SPLITRX_LINUX_PLAN": json.dumps(linux_plan(args)) if linux else "",
         "SPLITRX_GUEST_IMAGE": str(GUEST_IMAGE),

@@ -9,12 +9,12 @@ import csv
 import json
 import os
 import random
+import struct
 import time
 from pathlib import Path
 
 import cocotb
 from cocotb.utils import get_sim_time
-from scapy.utils import wrpcap
 
 from model.records import CplFlags
 from model.rss import MS_VERIFICATION_KEY, RssConfig
@@ -65,24 +65,49 @@ def progress(done: int, total: int) -> None:
             f.write(f"{done} {total}\n")
 
 
-def write_pcaps(rig: SystemRig, out: Path) -> dict[str, str]:
-    """Per-owner captures of what each owner's driver was handed, dropped.pcap and
-    dropped.csv (frame number, reason)."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for b in rig.sb.owners.values():
-        path = out / f"{b.name}.pcap"
-        wrpcap(str(path), b.frames, linktype=ETHERNET)
-        files[b.name] = str(path)
-    drops = sorted(rig.sb.drop_log)
-    wrpcap(str(out / "dropped.pcap"), [f for _, f, _ in drops], linktype=ETHERNET)
-    with open(out / "dropped.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["frame", "length", "reason"])
-        for no, f, reason in drops:
-            w.writerow([no, len(f), reason])
-    files["dropped"] = str(out / "dropped.pcap")
-    return files
+class PcapFile:
+    """A pcap file written frame by frame as frames come: little-endian, microsecond
+    timestamps (the simulated time), link type Ethernet, frames without FCS."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.f = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 1 << 18, ETHERNET))
+
+    def write(self, frame: bytes, time_ns: float) -> None:
+        sec, ns = divmod(int(time_ns), 10**9)
+        self.f.write(struct.pack("<IIII", sec, ns // 1000, len(frame), len(frame)) + frame)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class CaptureWriter:
+    """PCAP_OUT, written as the scoreboard checks (``tb.lib.scoreboard.FrameLog``): per owner
+    ``<owner>.pcap`` with the frames as its driver handed them up, in order;
+    ``dropped.pcap`` and ``dropped.csv`` (frame number on the wire, length, reason) with the
+    frames expected dropped, in wire order. Nothing is kept in memory."""
+
+    def __init__(self, out: Path, owners: list[str]) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        self.owners = {o: PcapFile(out / f"{o}.pcap") for o in owners}
+        self.drops = PcapFile(out / "dropped.pcap")
+        self.csv_file = open(out / "dropped.csv", "w", newline="")  # noqa: SIM115
+        self.csv = csv.writer(self.csv_file)
+        self.csv.writerow(["frame", "length", "reason"])
+
+    def delivered(self, owner: str, frame: bytes, time_ns: float) -> None:
+        self.owners[owner].write(frame, time_ns)
+
+    def dropped(self, no: int, frame: bytes, reason: str, time_ns: float) -> None:
+        self.drops.write(frame, time_ns)
+        self.csv.writerow([no, len(frame), reason])
+
+    def close(self) -> dict[str, str]:
+        for f in [*self.owners.values(), self.drops]:
+            f.close()
+        self.csv_file.close()
+        return {o: str(f.path) for o, f in self.owners.items()} | {"dropped": str(self.drops.path)}
 
 
 FEATURE_NAMES = {
@@ -122,7 +147,7 @@ def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -
                 "vnet_hdr_len": HDR,
                 "first_used_idx": g.guest.start_idx,
             },
-            "frames_received": len(g.received),
+            "frames_received": rig.taken.get(g.spec.name, 0),
             "stalled": g.spec.stalled,  # never read its used ring (hostile)
             "torn_down": g.spec.name in rig.retired,
         })  # fmt: skip
@@ -146,9 +171,10 @@ def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -
                 "entries_offset": RING_ENTRIES_OFFSET,
                 "entry_bytes": ENTRY_BYTES,
                 # the consumer index has moved past every entry the app read
-                "first_index": (x.app.comp_ring.cons - len(x.received)) & RING_INDEX_MASK,
+                "first_index": (x.app.comp_ring.cons - rig.taken.get(x.spec.name, 0))
+                & RING_INDEX_MASK,
             },
-            "frames_received": len(x.received),
+            "frames_received": rig.taken.get(x.spec.name, 0),
         })  # fmt: skip
     manifest = {
         "seed": seed, "scenario": scenario, "input_pcap": pcap or None, "guests": guests,
@@ -158,22 +184,30 @@ def write_dump(rig: SystemRig, out: Path, seed: int, scenario: str, pcap: str) -
     return {"manifest": str(out / "manifest.json")}
 
 
-def chain_figures(received: list[RxFrame], recycled: int) -> dict[str, object]:
+class ChainFigures:
     """For a guest posting multi-buffer chains: frames by how many segments of their chain
-    they filled (net header included), and chains reposted as too long."""
-    filled: dict[int, int] = {}
-    for f in received:
-        for b in f.buffers:
-            ends = [0]
-            for _, n in b.segments:
-                ends.append(ends[-1] + n)
-            k = next(i for i, e in enumerate(ends) if e >= b.used_len)
-            filled[k] = filled.get(k, 0) + 1
-    return {
-        "segments_per_chain": sorted({len(b.segments) for f in received for b in f.buffers}),
-        "frames_by_segments_filled": {str(k): filled[k] for k in sorted(filled)},
-        "recycled_too_long": recycled,
-    }
+    they filled (net header included), gathered batch by batch."""
+
+    def __init__(self) -> None:
+        self.filled: dict[int, int] = {}
+        self.segments: set[int] = set()
+
+    def add(self, received: list[RxFrame]) -> None:
+        for f in received:
+            for b in f.buffers:
+                ends = [0]
+                for _, n in b.segments:
+                    ends.append(ends[-1] + n)
+                k = next(i for i, e in enumerate(ends) if e >= b.used_len)
+                self.filled[k] = self.filled.get(k, 0) + 1
+                self.segments.add(len(b.segments))
+
+    def figures(self, recycled: int) -> dict[str, object]:
+        return {
+            "segments_per_chain": sorted(self.segments),
+            "frames_by_segments_filled": {str(k): self.filled[k] for k in sorted(self.filled)},
+            "recycled_too_long": recycled,
+        }
 
 
 async def hostile_run(
@@ -250,6 +284,20 @@ async def scenario(dut: object) -> None:
     max_for = dict.fromkeys(sc.jumbo, JUMBO)  # destinations with another largest frame
     rss: RssConfig | None = spread_rss(rng, sc.host_queues) if sc.rss else None
     await rig.start()
+    writer = CaptureWriter(Path(pcap_out), list(rig.sb.owners)) if pcap_out else None
+    rig.sb.log = writer
+    chains = {g.spec.name: ChainFigures() for g in rig.guests.values() if g.spec.chain_buffers != 1}
+    xsk_split = dict.fromkeys(rig.xsks, 0)
+
+    def retire() -> None:
+        """Take the figures from what the owners received, then let the rig forget it."""
+        for g in rig.guests.values():
+            if g.spec.name in chains:
+                chains[g.spec.name].add(g.received)
+        for x in rig.xsks.values():
+            xsk_split[x.spec.name] += sum(bool(f.flags & CplFlags.SPLIT) for f in x.received)
+        rig.retire()
+
     if rss is not None:
         await rig.set_rss(rss)
         await rig.h.barrier()
@@ -276,9 +324,11 @@ async def scenario(dut: object) -> None:
                     f = mutate(rng, f)
                 await rig.send(f, bad_fcs=rng.random() < 0.05)
             await rig.receive_all()
+            retire()
             progress(min(k + BATCH, frames), frames)
         await rig.settle()
         problems = await rig.finish()
+        retire()
     except ScoreboardMismatch as exc:
         mismatch = str(exc)
         problems = [mismatch]
@@ -325,14 +375,14 @@ async def scenario(dut: object) -> None:
         if rss
         else {},
         "chains": {
-            g.spec.name: chain_figures(g.received, g.backend.stats.recycled)
+            g.spec.name: chains[g.spec.name].figures(g.backend.stats.recycled)
             for g in rig.guests.values()
-            if g.spec.chain_buffers != 1
+            if g.spec.name in chains
         },
         "xsk": {
             x.spec.name: {
                 "frames": x.rx.stats.frames,
-                "split": sum(bool(f.flags & CplFlags.SPLIT) for f in x.received),
+                "split": xsk_split[x.spec.name],
                 "recycled": x.rx.stats.recycled,
                 "fill_taken": x.rx.stats.fill_taken,
                 "pinned_pages": rig.pool.stats(x.spec.name).pinned_pages,
@@ -340,8 +390,8 @@ async def scenario(dut: object) -> None:
             for x in rig.xsks.values()
         },
     }
-    if pcap_out:
-        report["pcap_out"] = write_pcaps(rig, Path(pcap_out))
+    if writer is not None:
+        report["pcap_out"] = writer.close()
     if dump:
         report["dump"] = write_dump(rig, Path(dump), seed, name, pcap_in)
     with open(os.environ["SPLITRX_REPORT"], "w") as f:

@@ -21,10 +21,11 @@ Nothing here is derived from the RTL.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from model.nic_model import Prediction, QueueConfig, QueueState, predict_frame
 from model.parse_meta import Meta
@@ -58,7 +59,6 @@ class OwnerBook:
     completed: deque[Expected] = field(default_factory=deque)  # completed, not yet delivered
     placed: int = 0  # frames the NIC completed OK for this owner (checked at poll)
     delivered: int = 0  # ... and the owner's driver handed up
-    frames: list[bytes] = field(default_factory=list)  # what it was handed, in order
     skipped: int = 0  # frames the owner's queue dropped (matched by skipping)
     too_long: int = 0  # frames the model found too long for their group (completed, dropped)
     landed: int = 0  # completion records landed in its ring
@@ -139,8 +139,20 @@ def match_completion(
     raise CompletionMismatch(None, f"completion matches none of the {n} frames", str(done.cpl))
 
 
+class FrameLog(Protocol):
+    """Where the scoreboard hands what it has checked (``make sim PCAP_OUT``'s captures):
+    each frame as an owner's driver handed it up, in that owner's order, and each dropped
+    frame with its reason, in wire order. The scoreboard keeps neither."""
+
+    def delivered(self, owner: str, frame: bytes, time_ns: float) -> None: ...
+
+    def dropped(self, no: int, frame: bytes, reason: str, time_ns: float) -> None: ...
+
+
 class Scoreboard:
-    """Frames in on the wire, completions and deliveries out, per owner."""
+    """Frames in on the wire, completions and deliveries out, per owner. It keeps only
+    what is not checked yet (the frames routed to each owner and not yet delivered); a
+    ``log`` gets the rest as it is checked."""
 
     def __init__(
         self,
@@ -158,7 +170,11 @@ class Scoreboard:
         self.sent = 0
         self.expected_drops: dict[DropReason, int] = {}
         self.checks = 0
-        self.drop_log: list[tuple[int, bytes, str]] = []  # (frame no, frame, reason)
+        self.log: FrameLog | None = None
+        self.dropped = 0  # frames expected dropped, at the MAC, the steering or a queue
+        # drops not yet logged: (frame no, frame, reason, time), logged in wire order once
+        # every earlier frame is resolved
+        self._drops: list[tuple[int, bytes, str, float]] = []
 
     def add_owner(
         self, name: str, queue: int, may_drop: bool = False, stalled: bool = False
@@ -190,10 +206,25 @@ class Scoreboard:
         if owner is None:
             assert reason is not None
             self.expected_drops[reason] = self.expected_drops.get(reason, 0) + 1
-            self.drop_log.append((no, frame, reason.name.lower()))
+            self._drop(no, frame, reason.name.lower())
+            self._flush_drops()
             return no
         self.owners[owner].pending.append(Expected(no, frame, meta, self.now()))
         return no
+
+    def _drop(self, no: int, frame: bytes, reason: str) -> None:
+        self.dropped += 1
+        if self.log is not None:
+            heapq.heappush(self._drops, (no, frame, reason, self.now()))
+
+    def _flush_drops(self, everything: bool = False) -> None:
+        """Log the drops every earlier frame of which is resolved (delivered, placed or
+        dropped): those below the oldest frame still pending at an owner."""
+        if not self._drops or self.log is None:
+            return
+        oldest = min((b.pending[0].no for b in self.owners.values() if b.pending), default=None)
+        while self._drops and (everything or oldest is None or self._drops[0][0] < oldest):
+            self.log.dropped(*heapq.heappop(self._drops))
 
     # -- checks 3 and 4: at the owner's poll, before anyone touches the buffers -------------
 
@@ -210,7 +241,7 @@ class Scoreboard:
         for _ in range(m.skipped):  # those frames were dropped at the queue
             e = book.pending.popleft()
             book.skipped += 1
-            self.drop_log.append((e.no, e.frame, f"dropped at queue {queue} ({book.name})"))
+            self._drop(e.no, e.frame, f"dropped at queue {queue} ({book.name})")
         e = book.pending.popleft()
         want = m.want
         self.checks += 1
@@ -219,7 +250,8 @@ class Scoreboard:
             book.completed.append(e)
         else:  # too long for its group: counted at its queue, the owner never sees it
             book.too_long += 1
-            self.drop_log.append((e.no, e.frame, want.drop.name.lower()))
+            self._drop(e.no, e.frame, want.drop.name.lower())
+        self._flush_drops()
 
     # -- checks 1 and 2: what the owner's driver hands up ----------------------------------
 
@@ -231,8 +263,9 @@ class Scoreboard:
         if data != e.frame:
             self.fail("frame differs from the one sent", e, owner, hexdiff(data, e.frame))
         book.delivered += 1
-        book.frames.append(data)
         self.checks += 1
+        if self.log is not None:
+            self.log.delivered(owner, data, self.now())
 
     # -- check 5: as writes land ------------------------------------------------------------
 
@@ -309,4 +342,9 @@ class Scoreboard:
                     f"{b.name}: {b.skipped + len(b.pending)} frames missing, queue dropped "
                     f"{qd} besides {b.too_long} too long for their group"
                 )
+            elif b.may_drop:  # its queue dropped the frames no completion came after
+                while b.pending:
+                    e = b.pending.popleft()
+                    self._drop(e.no, e.frame, f"dropped at queue {b.queue} ({b.name})")
+        self._flush_drops(everything=True)
         return problems
