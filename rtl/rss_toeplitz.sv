@@ -24,15 +24,21 @@
 // TCP wins when a request sets both s_req_is_tcp and s_req_is_udp. m_res_queue is
 // indirection[m_res_hash[6:0]] (entry 0 when there is no hash).
 //
-// Engine: the tuple (36 bytes, left aligned, unused bytes zero) and a copy of the key are loaded
-// into shift registers when a request is accepted; each cycle hashes the next BYTES_PER_CYCLE
-// bytes against the key window of 8*BYTES_PER_CYCLE+31 bits at the top of the key register, then
-// shifts both by BYTES_PER_CYCLE bytes. With C = ceil(tuple bytes / BYTES_PER_CYCLE) (C = 0
-// without hash): the result is on m_res C + 2 cycles after the accepting edge, and with the
-// result sink ready a new request is accepted every C + 1 cycles (every 2 without hash). At
-// BYTES_PER_CYCLE = 8: IPv4 2-tuple 2, IPv4 4-tuple 3, IPv6 2-tuple 5, IPv6 4-tuple 6 cycles
-// per hash. key and udp_4tuple are sampled at the accepting edge; the indirection table is read
-// one cycle before the result appears (a write in that cycle is not seen yet).
+// Engine: the tuple (36 bytes, left aligned, unused bytes zero) is cut into chunks of
+// BYTES_PER_CYCLE bytes, one hashed per cycle against the key window of 8*BYTES_PER_CYCLE+31
+// bits that starts at the chunk's first bit. The accepting cycle hashes the first chunk from the
+// request inputs and the key input; the rest of the tuple and a copy of the key go into shift
+// registers, which move by BYTES_PER_CYCLE bytes per chunk. Each chunk's hash is registered and
+// folded into the running hash the cycle after; the cycle after the last chunk the result
+// register loads the hash and reads the indirection table. With C = ceil(tuple bytes /
+// BYTES_PER_CYCLE) (C = 0 without hash) and the result register free by then: the result is
+// on m_res C + 1 cycles after the accepting edge (2 without hash), and a new request is
+// accepted every C + 1 cycles (every 2 without hash). At BYTES_PER_CYCLE = 8: IPv4 2-tuple 2,
+// IPv4 4-tuple 3, IPv6 2-tuple 5, IPv6 4-tuple 6 cycles, per hash and latency alike. A hash
+// that ends while the result register is still full waits (S_LAST) until it frees; requests
+// are taken only in S_IDLE. key and udp_4tuple are sampled at the accepting edge; the
+// indirection table is read in the cycle the result register loads (a write in that cycle is
+// not seen yet).
 //
 // s_req_ready and m_res_valid depend on registered state only. m_res_* hold while
 // m_res_valid && !m_res_ready. The indirection table is not reset: program it before use.
@@ -113,9 +119,9 @@ module rss_toeplitz #(
     endfunction
 
     typedef enum logic [1:0] {
-        S_IDLE,  // no request
-        S_HASH,  // hashing chunks
-        S_DONE   // hash complete, waiting for the result register
+        S_IDLE,  // no request in the engine (the result register may hold one)
+        S_HASH,  // chunks left in tuple_q to hash
+        S_LAST   // every chunk hashed: the result acc_q ^ part_q loads once the register frees
     } state_e;
 
     // ---------------------------------------------------------------------------------------
@@ -128,13 +134,14 @@ module rss_toeplitz #(
     // ---------------------------------------------------------------------------------------
     logic             live_q;                 // out of reset: take requests
     state_e           state_q, state_d;
-    logic [CNT_W-1:0] left_q, left_d;         // chunks still to hash, this cycle's included
+    logic [CNT_W-1:0] left_q, left_d;         // chunks still in tuple_q to hash
     logic             m_valid_q, m_valid_d;   // result register holds a result
 
     // ---- datapath registers (unreset) ----
-    logic [TUPLE_W-1:0] tuple_q, tuple_d;     // remaining input bytes, next one at the top
+    logic [TUPLE_W-1:0] tuple_q, tuple_d;     // input bytes not hashed yet, next one at the top
     logic [KEY_W-1:0]   key_q, key_d;         // key, shifted along with the input
-    logic [31:0]        acc_q, acc_d;         // hash so far
+    logic [31:0]        part_q, part_d;       // hash of the chunk hashed last cycle
+    logic [31:0]        acc_q, acc_d;         // hash of the chunks before it
     logic [TYPE_W-1:0]  type_q, type_d;       // hash type of the request in the engine
     logic [31:0]        m_hash_q;
     logic [TYPE_W-1:0]  m_type_q;
@@ -144,9 +151,13 @@ module rss_toeplitz #(
     logic               accept;               // request handshake
     logic               m_free;               // result register can load this cycle
     logic               m_load;               // load it
+    logic [CHUNK_W-1:0] chunk_bits;           // the chunk hashed this cycle
+    logic [WIN_W-1:0]   chunk_win;            // its key window
+    logic [31:0]        chunk_h;              // its hash
+    logic [31:0]        m_hash_d;             // the finished hash (in S_LAST)
     logic               four;                 // request hashes its 4-tuple
     logic [TUPLE_W-1:0] req_tuple;            // request's hash input, left aligned
-    logic [CNT_W-1:0]   req_chunks;           // its cycles of hashing
+    logic [CNT_W-1:0]   req_chunks;           // its chunks
     logic [TYPE_W-1:0]  req_type;
 
     // ---------------------------------------------------------------------------------------
@@ -188,19 +199,35 @@ module rss_toeplitz #(
     // ---------------------------------------------------------------------------------------
     // Engine
     // ---------------------------------------------------------------------------------------
+    // One chunk is hashed per cycle into part_q and folded into acc_q the cycle after, so the
+    // indirection read at the end starts from registers (acc_q ^ part_q). The first chunk is
+    // hashed in the accepting cycle, straight from the request and the key inputs. Which chunk
+    // is hashed follows from the state alone, and the result loads only in S_LAST: s_req_valid
+    // and m_res_ready (late signals from rx_place) reach only load enables and the next state.
+    always_comb begin
+        if (state_q == S_HASH) begin
+            chunk_bits = tuple_q[TUPLE_W-1 -: CHUNK_W];
+            chunk_win  = key_q[KEY_W-1 -: WIN_W];
+        end else begin
+            chunk_bits = req_tuple[TUPLE_W-1 -: CHUNK_W];
+            chunk_win  = key[KEY_W-1 -: WIN_W];
+        end
+        chunk_h = chunk_hash(chunk_bits, chunk_win);
+    end
+
     always_comb begin
         state_d   = state_q;
         left_d    = left_q;
         m_valid_d = m_valid_q;
         tuple_d   = tuple_q;
         key_d     = key_q;
+        part_d    = part_q;
         acc_d     = acc_q;
         type_d    = type_q;
         m_load    = 1'b0;
 
         m_free      = !m_valid_q || m_res_ready;
-        // In S_DONE with the result register empty, the result leaves this cycle for sure.
-        s_req_ready = live_q && (state_q == S_IDLE || (state_q == S_DONE && !m_valid_q));
+        s_req_ready = live_q && state_q == S_IDLE;
         accept      = s_req_valid && s_req_ready;
 
         if (m_valid_q && m_res_ready) begin
@@ -209,45 +236,55 @@ module rss_toeplitz #(
 
         unique case (state_q)
             S_HASH: begin
-                acc_d   = acc_q ^ chunk_hash(tuple_q[TUPLE_W-1 -: CHUNK_W],
-                                             key_q[KEY_W-1 -: WIN_W]);
+                part_d  = chunk_h;
+                acc_d   = acc_q ^ part_q;
                 tuple_d = TUPLE_W'({tuple_q, CHUNK_W'(0)});  // << CHUNK_W (may equal TUPLE_W)
                 key_d   = key_q << CHUNK_W;
                 left_d  = left_q - 1'b1;
                 if (left_q == CNT_W'(1)) begin
-                    state_d = S_DONE;
+                    state_d = S_LAST;
                 end
             end
-            S_DONE: begin
+            S_LAST: begin
                 if (m_free) begin
-                    m_load    = 1'b1;
-                    m_valid_d = 1'b1;
-                    state_d   = S_IDLE;
+                    m_load  = 1'b1;
+                    state_d = S_IDLE;
                 end
             end
-            default: begin
+            default: begin  // S_IDLE
+                if (accept) begin
+                    part_d  = chunk_h;  // 0 without hash (req_tuple is 0)
+                    acc_d   = '0;
+                    tuple_d = TUPLE_W'({req_tuple, CHUNK_W'(0)});
+                    key_d   = key << CHUNK_W;
+                    type_d  = req_type;
+                    left_d  = req_chunks - 1'b1;
+                    if (req_chunks == '0 || req_chunks == CNT_W'(1)) begin
+                        state_d = S_LAST;
+                    end else begin
+                        state_d = S_HASH;
+                    end
+                end
             end
         endcase
 
-        if (accept) begin
-            tuple_d = req_tuple;
-            key_d   = key;
-            acc_d   = '0;
-            type_d  = req_type;
-            left_d  = req_chunks;
-            state_d = req_chunks == '0 ? S_DONE : S_HASH;
+        if (m_load) begin
+            m_valid_d = 1'b1;
         end
+
+        m_hash_d = acc_q ^ part_q;
     end
 
     always_ff @(posedge clk) begin
         tuple_q <= tuple_d;
         key_q   <= key_d;
+        part_q  <= part_d;
         acc_q   <= acc_d;
         type_q  <= type_d;
         if (m_load) begin
-            m_hash_q  <= acc_q;
+            m_hash_q  <= m_hash_d;
             m_type_q  <= type_q;
-            m_queue_q <= ind[acc_q[6:0]];
+            m_queue_q <= ind[m_hash_d[6:0]];
         end
         if (ind_wr_en) begin
             ind[ind_wr_addr] <= ind_wr_queue;
