@@ -22,6 +22,7 @@ PAIRS = [
 ]
 PLANTED = [
     "write_over_mps_is_named",
+    "write_longer_than_its_length_is_named",
     "read_over_mrrs_is_named",
     "byte_enable_rules_are_held",
     "page_crossing_is_named_and_not_sent",

@@ -265,9 +265,10 @@ class HostPort:
     def watch(self, dev: Any) -> None:
         """Check every memory request ``dev`` sends towards the host: its ``upstream_send``
         (which the hard-IP model's RQ logic and everything else it sends go through) runs
-        ``check_request`` first. A request that crosses 4 KiB is then not sent (the link
-        model would refuse it with a bare assertion): it is a recorded fault. Tags are
-        checked earlier, as RQ hands each request to the model (``rq_request``)."""
+        ``check_request`` first. A request that crosses 4 KiB (a recorded fault) or a write
+        whose payload is not its length is then not sent: the link model would refuse it with
+        a bare assertion. Tags are checked earlier, as RQ hands each request to the model
+        (``rq_request``)."""
         send = dev.upstream_send
 
         async def checked(tlp: Tlp) -> None:
@@ -279,9 +280,10 @@ class HostPort:
         dev.upstream_send = checked
 
     def check_request(self, tlp: Tlp, now: float) -> bool:
-        """Check one memory request against the rules in force; False if it crosses 4 KiB.
-        Each breach is recorded and, unless ``expect_violations``, raised: the sending task
-        fails the test with it."""
+        """Check one memory request against the rules in force; False if it must not be sent
+        (it crosses 4 KiB, or its payload is not its length: the link model would refuse it
+        with a bare assertion). Each breach is recorded and, unless ``expect_violations``,
+        raised: the sending task fails the test with it."""
         mps, mrrs, _ = self.limits()
         size = 4 * tlp.length
         write = tlp.fmt_type in _WRITES
@@ -289,13 +291,17 @@ class HostPort:
             self._violate("MPS", f"{size} B of payload over MPS {mps}", describe(tlp), now)
         if not write and size > mrrs:
             self._violate("MRRS", f"{size} B read over MRRS {mrrs}", describe(tlp), now)
+        malformed = write and len(tlp.get_data()) != size
+        if malformed:
+            detail = f"{len(tlp.get_data())} B of payload under a length of {tlp.length} DW"
+            self._violate("length", detail, describe(tlp), now)
         breach = byte_enable_breach(tlp.length, tlp.address, tlp.first_be, tlp.last_be)
         if breach is not None:
             self._violate("byte enables", breach, describe(tlp), now)
         if write:
             self._check_cpl_write(tlp, now, mps)
         if (tlp.address & (PAGE - 1)) + size <= PAGE:
-            return True
+            return not malformed
         kind = "write" if write else "read"
         self._violate("4 KiB", f"{kind} crosses a page boundary", describe(tlp), now)
         self._fault(tlp.address, size, f"{kind} crosses a 4 KiB boundary")

@@ -25,6 +25,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from tb.runner.asserts import assert_sources, clear_log, fail_tripped_tests
+
 REPO = Path(__file__).resolve().parents[2]
 RTL = REPO / "rtl"
 BUILD_ROOT = REPO / "build" / "sim"
@@ -201,8 +203,11 @@ def build(
     parameters: Mapping[str, Any] | None = None,
     waves: bool = False,
     extra_args: Sequence[str] = (),
+    asserts: bool = True,
 ) -> Build:
-    """Build ``top`` from ``sources`` once; later calls (any process) reuse the result."""
+    """Build ``top`` from ``sources`` once; later calls (any process) reuse the result.
+    ``asserts``: with the assertion checkers bound into the RTL modules that have them
+    (tb.runner.asserts; docs/verification.md says which builds leave them off)."""
     from cocotb_tools.runner import get_runner
 
     ensure_toolchain()
@@ -211,6 +216,8 @@ def build(
     vlt = RTL / "lint.vlt"
     if vlt.exists() and vlt not in srcs:
         srcs.insert(0, vlt)
+    if asserts:
+        srcs += [a for a in assert_sources(srcs) if a not in srcs]
     args = list(COMMON_ARGS) + list(extra_args)
     if waves:
         if not fst_supported():
@@ -284,19 +291,23 @@ def run(
     label = testcase if isinstance(testcase, str) else "all"
     tdir = test_dir or (b.build_dir.parent / "runs" / f"{b.build_dir.name}-{label}")
     tdir.mkdir(parents=True, exist_ok=True)
-    results = runner.test(
-        test_module=test_module,
-        hdl_toplevel=b.top,
-        hdl_toplevel_lang="verilog",
-        build_dir=b.build_dir,
-        test_dir=tdir,
-        testcase=testcase,
-        seed=seed,
-        extra_env=env,
-        waves=b.waves,
-        results_xml=str(tdir / "results.xml"),
-        log_file=log_file,
-    )
+    clear_log(tdir)
+    try:
+        results = runner.test(
+            test_module=test_module,
+            hdl_toplevel=b.top,
+            hdl_toplevel_lang="verilog",
+            build_dir=b.build_dir,
+            test_dir=tdir,
+            testcase=testcase,
+            seed=seed,
+            extra_env=env,
+            waves=b.waves,
+            results_xml=str(tdir / "results.xml"),
+            log_file=log_file,
+        )
+    finally:  # also when the runner exits on failed tests: the assertions' failures join them
+        fail_tripped_tests(tdir, tdir / "results.xml")
     num_tests, num_failed = get_results(results)
     if num_tests == 0:
         raise AssertionError(f"no cocotb test ran (module {test_module}, testcase {testcase})")

@@ -166,6 +166,16 @@ async def write_over_mps_is_named(dut: object) -> None:
 
 
 @cocotb.test()
+async def write_longer_than_its_length_is_named(dut: object) -> None:
+    """A write whose payload is not the length in its header (8 DW of payload under a length
+    of 4) is a breach naming both."""
+    h, buf = await planted_setup(dut)
+    tlp = write(buf, 4)
+    tlp.data = bytearray(32)
+    only(await planted(h, tlp), "length", "32 B of payload under a length of 4 DW")
+
+
+@cocotb.test()
 async def read_over_mrrs_is_named(dut: object) -> None:
     """A 256-byte read under MRRS 128 is a breach naming MRRS and the read; 128 B is not."""
     h, buf = await planted_setup(dut, mrrs=128)
