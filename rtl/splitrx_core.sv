@@ -188,8 +188,8 @@ module splitrx_core #(
     logic        csr_stall_wr, csr_stall_rd;
     logic        nosel_ack_q;
 
-    localparam logic [BAR0_ADDR_W-1:0] MSIX_BASE = BAR0_ADDR_W'('h8000);
-    localparam int MSIX_ADDR_W = 13;
+    localparam logic [BAR0_ADDR_W-1:0] MSIX_BASE = BAR0_ADDR_W'(splitrx_regs_pkg::MSIX_BASE);
+    localparam int MSIX_ADDR_W = $clog2(splitrx_regs_pkg::MSIX_WINDOW_BYTES);
 
     logic        msix_sel, msix_ack, msix_err;
     logic [31:0] msix_rd_data;
@@ -222,7 +222,7 @@ module splitrx_core #(
     // The block's CPU interface has no state; a request that meets the reset clock is handed
     // to the block one clock later (pcie_us_cq_cc holds it until answered), so every access
     // after the reset write sees the reset registers and none is lost.
-    localparam logic [CSR_ADDR_W-1:0] DEV_CTRL_ADDR = CSR_ADDR_W'('h020);  // model/regmap.py
+    localparam logic [CSR_ADDR_W-1:0] DEV_CTRL_ADDR = CSR_ADDR_W'(splitrx_regs_pkg::DEV_CTRL_ADDR);
 
     logic       core_reset, csr_req, csr_replay_q;
     logic [7:0] core_resets_q;
@@ -427,7 +427,7 @@ module splitrx_core #(
     );
 
     // ---------------------------------------------------------------- steering
-    localparam int STEER_ENTRIES = 16;  // model/regmap.py CAP_TABLES.mac_entries
+    localparam int STEER_ENTRIES = splitrx_regs_pkg::STEER_ENTRIES;
 
     logic        steer_req_valid, steer_req_ready, steer_req_vlan_present;
     logic [47:0] steer_req_mac;
@@ -469,8 +469,8 @@ module splitrx_core #(
     );
 
     // ---------------------------------------------------------------- RX DMA
-    localparam int NQ = 8;           // model/regmap.py CAP_QUEUES.rx_queues
-    localparam int DESC_CACHE = 32;  // model/regmap.py CAP_QUEUES.desc_cache
+    localparam int NQ = splitrx_regs_pkg::RX_QUEUES;
+    localparam int DESC_CACHE = splitrx_regs_pkg::DESC_CACHE_DEPTH;
     localparam int QW = $clog2(NQ);
 
     logic [AXIS_PCIE_W-1:0]    dma_req_tdata, dma_rd_tdata;
@@ -717,7 +717,7 @@ module splitrx_core #(
     end
 
     // ---------------------------------------------------------------- MSI-X
-    localparam int MSIX_VECTORS = 16;  // model/regmap.py CAP_QUEUES.msix_vectors
+    localparam int MSIX_VECTORS = splitrx_regs_pkg::MSIX_VECTORS;
 
     logic [AXIS_PCIE_W-1:0]    msix_req_tdata;
     logic [AXIS_PCIE_W/32-1:0] msix_req_tkeep;

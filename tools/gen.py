@@ -562,6 +562,51 @@ def _snake(name: str) -> str:
     return out
 
 
+def _consts_sv(bar0: Any) -> str:
+    """rtl/generated/splitrx_regs_pkg.sv: the register map's numbers the RTL is built with.
+
+    Each comes from the RDL once: the queue count from the RXQ array (and CAP_QUEUES.rx_queues
+    must say the same), the MSI-X vector count from CAP_QUEUES.msix_vectors (and the table's
+    size must hold them), offsets from the register and memory placements."""
+    ents = {e.name: e for e in _entries(bar0)}
+
+    def reset(reg: str, field: str) -> int:
+        node = ents[reg].node
+        return int(next(f for f in node.fields() if f.inst_name == field).get_property("reset"))
+
+    queues = ents["RXQ"].count
+    vectors = reset("CAP_QUEUES", "msix_vectors")
+    table, pba = ents["MSIX_TABLE"], ents["MSIX_PBA"]
+    if reset("CAP_QUEUES", "rx_queues") != queues:
+        raise SystemExit(f"regs/splitrx.rdl: CAP_QUEUES.rx_queues is not RXQ's count {queues}")
+    if table.stride != 16 * vectors:
+        raise SystemExit(f"regs/splitrx.rdl: msix_table holds {table.stride // 16} vectors, "
+                         f"CAP_QUEUES.msix_vectors says {vectors}")  # fmt: skip
+    window = 1
+    while table.offset % (2 * window) == 0 and window < pba.offset + pba.stride - table.offset:
+        window *= 2
+    if table.offset % window or pba.offset + pba.stride > table.offset + window:
+        raise SystemExit("regs/splitrx.rdl: the MSI-X table and PBA share no aligned window")
+    consts = [
+        ("RX_QUEUES", queues, "receive queues (RXQ[], CAP_QUEUES.rx_queues)"),
+        ("DESC_CACHE_DEPTH", reset("CAP_QUEUES", "desc_cache"),
+         "descriptors cached per queue (CAP_QUEUES.desc_cache)"),
+        ("MSIX_VECTORS", vectors, "MSI-X table entries (CAP_QUEUES.msix_vectors)"),
+        ("STEER_ENTRIES", reset("CAP_TABLES", "mac_entries"),
+         "MAC steering entries (CAP_TABLES.mac_entries)"),
+        ("DEV_CTRL_ADDR", ents["DEV_CTRL"].offset, "DEV_CTRL's BAR0 offset"),
+        ("MSIX_BASE", table.offset, "BAR0 offset of the MSI-X window (table, then PBA)"),
+        ("MSIX_WINDOW_BYTES", window, "an aligned power of two holding the table and the PBA"),
+    ]  # fmt: skip
+
+    def value(n: str, v: int) -> str:
+        return f"'h{v:x}" if n.endswith(("ADDR", "BASE", "BYTES")) else str(v)
+
+    body = [f"    localparam int unsigned {n} = {value(n, v)};  // {why}" for n, v, why in consts]
+    comment = ["Numbers of the register map the RTL is built with (tools/gen.py, _consts_sv)."]
+    return _sv_package("regs/splitrx.rdl", "splitrx_regs_pkg", comment, [*body, ""])
+
+
 def generate() -> dict[Path, str]:
     """Every generated file's path and the content it must have."""
     sys.path.insert(0, str(REPO))
@@ -570,6 +615,7 @@ def generate() -> dict[Path, str]:
     files[REPO / "model" / "regmap.py"] = _regmap_py(bar0)
     files[REPO / "docs" / "registers.md"] = _registers_md(bar0)
     files[GEN_RTL / "splitrx_records_pkg.sv"] = _records_sv()
+    files[GEN_RTL / "splitrx_regs_pkg.sv"] = _consts_sv(bar0)
     files[REPO / "docs" / "records.md"] = _records_md()
     files[REPO / "rtl" / "splitrx_meta_pkg.sv"] = _meta_sv()
     files[REPO / "docs" / "parser-meta.md"] = _meta_md()

@@ -43,6 +43,7 @@ COMMON_ARGS = ("-Wall", "-j", "2", "--no-public-flat-rw", "--public-depth", "1")
 RTL_PACKAGES = (
     RTL / "generated" / "splitrx_records_pkg.sv",
     RTL / "generated" / "splitrx_csr_pkg.sv",
+    RTL / "generated" / "splitrx_regs_pkg.sv",
     RTL / "splitrx_pcie_pkg.sv",
     RTL / "splitrx_meta_pkg.sv",
 )
