@@ -35,6 +35,13 @@ def test_the_package_says_what_the_register_map_says() -> None:
     assert regmap.MSIX_PBA_OFFSET + regmap.MSIX_PBA_BYTES <= p["MSIX_BASE"] + w
 
 
+def test_the_register_map_counts_every_drop_reason() -> None:
+    """DROP[] in regs/splitrx.rdl has one counter per DropReason (model/records.py)."""
+    from model.records import DropReason
+
+    assert regmap.DROP.entries == len(DropReason)
+
+
 def test_splitrx_core_takes_every_number_from_the_package() -> None:
     core = (RTL / "splitrx_core.sv").read_text()
     for name in package():

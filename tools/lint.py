@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""`make lint`: verilator --lint-only -Wall on every RTL module (rtl/, and the simulation-only
-tops in tb/rtl/) as its own top (waivers only in rtl/lint.vlt), strict slang elaboration of the
-design tops (tools.elab), generated files current, ruff on the Python, mypy on model/ and sw/."""
+"""`make lint`: verilator --lint-only -Wall on every RTL module (rtl/, the simulation-only
+tops in tb/rtl/ and the test tops in tests/rtl/) as its own top (waivers only in rtl/lint.vlt),
+strict slang elaboration of the design tops (tools.elab), generated files current, ruff on the
+Python, mypy on model/ and sw/."""
 
 from __future__ import annotations
 
@@ -38,8 +39,31 @@ def lint_sim_models() -> list[str]:
     return failures
 
 
+def lint_test_tops() -> list[str]:
+    """Each test top (tests/rtl/) on its own, with the design and the assertion checkers
+    (tb/rtl/assert/, its package first; the bind files stay out: they bind into whole designs)."""
+    checkers = sorted((REPO / "tb" / "rtl" / "assert").glob("*.sv"))
+    checkers = [f for f in checkers if f.name.endswith("_pkg.sv")] + [
+        f for f in checkers if not f.name.endswith("_pkg.sv") and not f.name.startswith("bind_")
+    ]
+    failures = []
+    for top in sorted((REPO / "tests" / "rtl").glob("*.sv")):
+        cmd = [
+            "verilator", "--lint-only", "-Wall", "--assert", str(RTL / "lint.vlt"),
+            *map(str, RTL_PACKAGES), *map(str, rtl_modules()), *map(str, checkers), str(top),
+            "--top-module", top.stem,
+        ]  # fmt: skip
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            failures.append(f"test top {top.stem}")
+            print(f"verilator lint: test top {top.stem}\n{res.stderr}", file=sys.stderr)
+        else:
+            print(f"verilator lint: test top {top.stem} clean")
+    return failures
+
+
 def lint_rtl() -> list[str]:
-    failures = lint_sim_models()
+    failures = lint_sim_models() + lint_test_tops()
     modules = rtl_modules()
     for mod in modules:
         top = mod.stem
