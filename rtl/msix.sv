@@ -46,7 +46,10 @@ module msix #(
     // Number of MSI-X vectors (table entries), 1..64
     parameter int VECTORS = 16,
     // Request stream width in bits (a multiple of 32)
-    parameter int AXIS_W = 256
+    parameter int AXIS_W = 256,
+    // Bits in the low part of each 64-bit counter, 1..63 (32; narrower only so that a
+    // simulation sees the low part carry into the high part)
+    parameter int unsigned COUNT_LO_W = 32
 ) (
     input  wire                  clk,
     input  wire                  rst,
@@ -94,11 +97,16 @@ module msix #(
     if (AXIS_W < 32 || AXIS_W % 32 != 0) begin : gen_check_width
         $fatal(0, "msix: AXIS_W must be a multiple of 32 (instance %m)");
     end
+    if (COUNT_LO_W < 1 || COUNT_LO_W > 63) begin : gen_check_count_lo_w
+        $fatal(0, "msix: COUNT_LO_W must be 1..63 (instance %m)");
+    end
 
     localparam int VEC_W = (VECTORS > 1) ? $clog2(VECTORS) : 1;
     localparam int PBA_DWORDS = 2 * ((VECTORS + 63) / 64);  // the PBA is QWORD-sized
     localparam logic [8:0] VECTORS_L = 9'(VECTORS);
     localparam logic [9:0] PBA_DWORDS_L = 10'(PBA_DWORDS);
+    localparam int unsigned LO_W = COUNT_LO_W;
+    localparam int unsigned HI_W = 64 - COUNT_LO_W;
 
     typedef enum logic [0:0] {
         ST_IDLE,  // no message committed
@@ -114,8 +122,13 @@ module msix #(
     logic [VECTORS-1:0] mask_q, mask_d;
     logic [VECTORS-1:0] pba_q, pba_d;
 
-    logic [63:0] drop_count_q, drop_count_d;
-    logic [63:0] msg_count_q, msg_count_d;
+    // 64-bit counters in two parts (32 + 32 bits): the high part counts when the low part
+    // wraps, which a registered flag (low part all ones) tells a clock ahead, so no carry chain
+    // is longer than 32 bits and the 64-bit value is exact in every clock.
+    logic [LO_W-1:0] drop_lo_q, msg_lo_q;
+    logic [HI_W-1:0] drop_hi_q, msg_hi_q;
+    logic            drop_lo_max_q, msg_lo_max_q;  // the low part is all ones
+    logic        drop_inc, msg_inc;             // count this clock
 
     // Committed message (datapath)
     req_hdr_t    hdr_q, hdr_d;
@@ -197,8 +210,8 @@ module msix #(
         state_d        = state_q;
         mask_d         = mask_q;
         pba_d          = pba_q;
-        drop_count_d   = drop_count_q;
-        msg_count_d    = msg_count_q;
+        drop_inc       = 1'b0;
+        msg_inc        = 1'b0;
         hdr_d          = hdr_q;
         msg_data_d     = msg_data_q;
         irq_ready      = 1'b0;
@@ -227,7 +240,7 @@ module msix #(
                         if (!vec_ok) begin
                             irq_bad_vector = 1'b1;
                         end else if (!msix_enable) begin
-                            drop_count_d = drop_count_q + 64'd1;
+                            drop_inc = 1'b1;
                         end else if (msix_fn_mask || mask_q[irq_idx]) begin
                             pba_d[irq_idx] = 1'b1;
                         end else begin
@@ -245,7 +258,7 @@ module msix #(
             end
             ST_SEND: begin
                 if (m_axis_req_tready) begin
-                    msg_count_d = msg_count_q + 64'd1;
+                    msg_inc     = 1'b1;
                     state_d     = ST_IDLE;
                 end
             end
@@ -267,8 +280,8 @@ module msix #(
     assign reg_ack        = ack_q;
     assign reg_err        = err_q;
     assign reg_rd_data    = rd_data_q;
-    assign irq_drop_count = drop_count_q;
-    assign msg_count      = msg_count_q;
+    assign irq_drop_count = {drop_hi_q, drop_lo_q};
+    assign msg_count      = {msg_hi_q, msg_lo_q};
 
     // reg_addr is a DWORD address: bits 1:0 are not decoded (the byte enables are)
     logic unused;
@@ -279,16 +292,32 @@ module msix #(
             state_q      <= ST_IDLE;
             mask_q       <= '1;
             pba_q        <= '0;
-            drop_count_q <= '0;
-            msg_count_q  <= '0;
+            drop_lo_q     <= '0;
+            drop_hi_q     <= '0;
+            drop_lo_max_q <= 1'b0;
+            msg_lo_q      <= '0;
+            msg_hi_q      <= '0;
+            msg_lo_max_q  <= 1'b0;
             ack_q        <= 1'b0;
             err_q        <= 1'b0;
         end else begin
             state_q      <= state_d;
             mask_q       <= mask_d;
             pba_q        <= pba_d;
-            drop_count_q <= drop_count_d;
-            msg_count_q  <= msg_count_d;
+            if (drop_inc) begin
+                drop_lo_q     <= drop_lo_q + 1'b1;
+                drop_lo_max_q <= drop_lo_q == ~LO_W'(1);  // all ones after this count
+                if (drop_lo_max_q) begin
+                    drop_hi_q <= drop_hi_q + 1'b1;
+                end
+            end
+            if (msg_inc) begin
+                msg_lo_q     <= msg_lo_q + 1'b1;
+                msg_lo_max_q <= msg_lo_q == ~LO_W'(1);
+                if (msg_lo_max_q) begin
+                    msg_hi_q <= msg_hi_q + 1'b1;
+                end
+            end
             ack_q        <= reg_req;
             err_q        <= reg_req && err_d;
         end

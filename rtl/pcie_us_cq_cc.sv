@@ -12,6 +12,15 @@
 // write is dropped. A register access that the register bus answers with an error is
 // handled the same way. One access is outstanding at a time; CQ is back-pressured meanwhile.
 //
+// Timing: the register bus is driven from registers only. A request taken from CQ is captured
+// first and issued on the register bus the clock after (ST_REQ), so no path runs from the
+// hard IP's CQ beat into the register decoders. The answer is expected from registers too (in
+// splitrx_core the register block answers writes the clock after reg_req and reads 2 clocks
+// after, the MSI-X block the clock after), so no path runs from the decoders back into this
+// block's state. bad_access is registered (it sets a register block field). A read answered 2
+// clocks after reg_req has its completion valid on CC 4 clocks after the clock its CQ beat was
+// taken in; a write answered the clock after takes 3 clocks.
+//
 // CQ descriptor (first 128 bits of the first beat, PG213):
 //   [1:0] AT  [63:2] address  [74:64] dword count  [78:75] request type
 //   [95:80] requester ID  [103:96] tag  [111:104] target function  [114:112] BAR ID
@@ -51,7 +60,7 @@ module pcie_us_cq_cc #(
     output logic [CC_USER_W-1:0]  m_axis_cc_tuser,
 
     // Register bus: one DWORD access; reg_req is a one-cycle pulse, answered by reg_ack in the
-    // same cycle or later
+    // same cycle or later; every output is a register
     output logic                  reg_req,
     output logic                  reg_is_wr,
     output logic [BAR_ADDR_W-1:0] reg_addr,
@@ -61,7 +70,7 @@ module pcie_us_cq_cc #(
     input  wire                   reg_err,
     input  wire [31:0]            reg_rd_data,
 
-    // One-cycle pulse: a request was refused or answered with an error
+    // One-cycle pulse (registered): a request was refused or answered with an error
     output logic                  bad_access
 );
 
@@ -71,9 +80,10 @@ module pcie_us_cq_cc #(
         $fatal(0, "pcie_us_cq_cc: only AXIS_W = 256 is implemented (instance %m)");
     end
 
-    typedef enum logic [1:0] {
+    typedef enum logic [2:0] {
         ST_IDLE,   // waiting for the first beat of a request
         ST_DRAIN,  // discarding the remaining beats of a refused request
+        ST_REQ,    // register access captured: reg_req this clock
         ST_REG,    // register access issued, waiting for reg_ack
         ST_CPL     // completion on CC, waiting for tready
     } state_e;
@@ -91,6 +101,7 @@ module pcie_us_cq_cc #(
     logic [31:0] wr_data_q, wr_data_d;
     logic [2:0]  cpl_status_q, cpl_status_d;
     logic [31:0] rd_data_q, rd_data_d;
+    logic        bad_q, bad_d;  // bad_access, one clock late
 
     // First-beat decode
     wire [10:0] cq_dw_count = s_axis_cq_tdata[74:64];
@@ -117,8 +128,7 @@ module pcie_us_cq_cc #(
         rd_data_d    = rd_data_q;
 
         s_axis_cq_tready = 1'b0;
-        reg_req          = 1'b0;
-        bad_access       = 1'b0;
+        bad_d            = 1'b0;
 
         unique case (state_q)
             ST_IDLE: begin
@@ -135,17 +145,9 @@ module pcie_us_cq_cc #(
                     rd_data_d  = 32'd0;
                     if (cq_good) begin
                         // a one-DWORD request is one beat; anything longer is not cq_good
-                        reg_req = 1'b1;
-                        state_d = ST_REG;
-                        if (reg_ack) begin
-                            // the register bus may answer in the request cycle
-                            rd_data_d    = reg_err ? 32'd0 : reg_rd_data;
-                            cpl_status_d = reg_err ? CPL_CA : CPL_SC;
-                            bad_access   = reg_err;
-                            state_d      = cq_posted ? ST_IDLE : ST_CPL;
-                        end
+                        state_d = ST_REQ;
                     end else begin
-                        bad_access   = 1'b1;
+                        bad_d        = 1'b1;
                         cpl_status_d = cq_is_mem ? CPL_CA : CPL_UR;
                         if (!s_axis_cq_tlast) begin
                             state_d = ST_DRAIN;
@@ -161,11 +163,15 @@ module pcie_us_cq_cc #(
                     state_d = is_wr_q ? ST_IDLE : ST_CPL;
                 end
             end
-            ST_REG: begin
+            ST_REQ, ST_REG: begin
+                // the register bus may answer in the request cycle (ST_REQ) or later
+                if (state_q == ST_REQ) begin
+                    state_d = ST_REG;
+                end
                 if (reg_ack) begin
                     rd_data_d    = reg_err ? 32'd0 : reg_rd_data;
                     cpl_status_d = reg_err ? CPL_CA : CPL_SC;
-                    bad_access   = reg_err;
+                    bad_d        = reg_err;
                     state_d      = is_wr_q ? ST_IDLE : ST_CPL;
                 end
             end
@@ -178,11 +184,13 @@ module pcie_us_cq_cc #(
         endcase
     end
 
-    // Register bus outputs come straight from the captured request.
-    assign reg_is_wr   = is_wr_d;
-    assign reg_addr    = addr_d;
-    assign reg_wr_data = wr_data_d;
-    assign reg_wr_be   = first_be_d;
+    // Register bus outputs come straight from the captured request's registers.
+    assign reg_req     = (state_q == ST_REQ);
+    assign reg_is_wr   = is_wr_q;
+    assign reg_addr    = addr_q;
+    assign reg_wr_data = wr_data_q;
+    assign reg_wr_be   = first_be_q;
+    assign bad_access  = bad_q;
 
     // Completion: one beat, descriptor + at most one payload dword.
     wire cpl_ok = (cpl_status_q == CPL_SC);
@@ -206,9 +214,12 @@ module pcie_us_cq_cc #(
     always_ff @(posedge clk) begin
         if (rst) begin
             state_q <= ST_IDLE;
+            bad_q   <= 1'b0;
         end else begin
             state_q <= state_d;
+            bad_q   <= bad_d;
         end
+
         req_id_q     <= req_id_d;
         tag_q        <= tag_d;
         tc_q         <= tc_d;

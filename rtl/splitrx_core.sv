@@ -219,9 +219,11 @@ module splitrx_core #(
     // queue is reset as by its CTRL.reset, the steering table is emptied and the RSS
     // indirection clear starts again. The write is decoded here from the request (the field's
     // own output, inside hwif_out, would close a loop through the register block's inputs).
-    // The block's CPU interface has no state; a request that meets the reset clock is handed
-    // to the block one clock later (pcie_us_cq_cc holds it until answered), so every access
-    // after the reset write sees the reset registers and none is lost.
+    // The block answers one access at a time: pcie_us_cq_cc issues the next only after the
+    // answer, so the block's write stall (the 2 clocks after a read request) never meets a
+    // request and no read is in its registered read path at a reset. A request that meets the
+    // reset clock is handed to the block one clock later (pcie_us_cq_cc holds it until
+    // answered), so every access after the reset write sees the reset registers and none is lost.
     localparam logic [CSR_ADDR_W-1:0] DEV_CTRL_ADDR = CSR_ADDR_W'(splitrx_regs_pkg::DEV_CTRL_ADDR);
 
     logic       core_reset, csr_req, csr_replay_q;

@@ -2,7 +2,8 @@
 """Generate every derived file from the project's single sources.
 
 - regs/splitrx.rdl -> rtl/generated/splitrx_csr{,_pkg}.sv (peakrdl-regblock, passthrough
-  CPU interface), model/regmap.py (offsets, fields, resets, MSI-X location), docs/registers.md
+  CPU interface with registered answers: tools/csr_cpuif_tmpl.sv), model/regmap.py (offsets,
+  fields, resets, MSI-X location), docs/registers.md
 - model/records.py -> rtl/generated/splitrx_records_pkg.sv, docs/records.md
 - model/parse_meta.py (the parser's sideband records) -> rtl/splitrx_meta_pkg.sv,
   docs/parser-meta.md
@@ -54,6 +55,12 @@ def _regblock() -> dict[Path, str]:
     from peakrdl_regblock import RegblockExporter
     from peakrdl_regblock.cpuif.passthrough import PassthroughCpuif
 
+    class RegisteredAnswerCpuif(PassthroughCpuif):  # type: ignore[misc]
+        """The passthrough CPU interface with its write answer registered
+        (tools/csr_cpuif_tmpl.sv, found next to this file)."""
+
+        template_path = "csr_cpuif_tmpl.sv"
+
     rdlc = _compile_rdl()
     root = rdlc.elaborate(top_def_name="splitrx_csr")
     out: dict[Path, str] = {}
@@ -61,11 +68,17 @@ def _regblock() -> dict[Path, str]:
         RegblockExporter().export(
             root,
             tmp,
-            cpuif_cls=PassthroughCpuif,
+            cpuif_cls=RegisteredAnswerCpuif,
             module_name="splitrx_csr",
             package_name="splitrx_csr_pkg",
             err_if_bad_addr=True,
             err_if_bad_rw=True,
+            # The read path is registered twice (docs/synth.md): inside the readback fan-in and
+            # at the response, so no path runs from a field or a hwif_in value through the
+            # whole read mux. With the write answer registered in the CPU interface, every
+            # answer leaves from a register: reads 2 clocks after the request, writes 1.
+            retime_read_fanin=True,
+            retime_read_response=True,
         )
         for f in sorted(Path(tmp).iterdir()):
             text = f.read_text()

@@ -43,6 +43,10 @@ module splitrx_csr (
     logic cpuif_wr_ack;
     logic cpuif_wr_err;
 
+    // splitrx_csr's CPU interface (tools/gen.py): peakrdl-regblock's passthrough signals, with the
+    // write answer registered. The read answer is registered inside the block (retime_read_response),
+    // so every answer leaves the block from a register and pcie_us_cq_cc can use it the clock it
+    // comes. Writes are answered the clock after their request, reads 2 clocks after.
     assign cpuif_req = s_cpuif_req;
     assign cpuif_req_is_wr = s_cpuif_req_is_wr;
     assign cpuif_addr = s_cpuif_addr;
@@ -53,14 +57,36 @@ module splitrx_csr (
     assign s_cpuif_rd_ack = cpuif_rd_ack;
     assign s_cpuif_rd_err = cpuif_rd_err;
     assign s_cpuif_rd_data = cpuif_rd_data;
-    assign s_cpuif_wr_ack = cpuif_wr_ack;
-    assign s_cpuif_wr_err = cpuif_wr_err;
+
+    logic wr_ack_q;
+    logic wr_err_q;
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            wr_ack_q <= '0;
+            wr_err_q <= '0;
+        end else begin
+            wr_ack_q <= cpuif_wr_ack;
+            wr_err_q <= cpuif_wr_err;
+        end
+    end
+    assign s_cpuif_wr_ack = wr_ack_q;
+    assign s_cpuif_wr_err = wr_err_q;
 
     logic cpuif_req_masked;
 
-    // Read & write latencies are balanced. Stalls not required
+    // Read latency > write latency. May need to delay next write that follows a read
+    logic [1:0] cpuif_req_stall_sr;
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            cpuif_req_stall_sr <= '0;
+        end else if(cpuif_req && !cpuif_req_is_wr) begin
+            cpuif_req_stall_sr <= '1;
+        end else begin
+            cpuif_req_stall_sr <= (cpuif_req_stall_sr >> 'd1);
+        end
+    end
     assign cpuif_req_stall_rd = '0;
-    assign cpuif_req_stall_wr = '0;
+    assign cpuif_req_stall_wr = cpuif_req_stall_sr[0];
     assign cpuif_req_masked = cpuif_req
                             & !(!cpuif_req_is_wr & cpuif_req_stall_rd)
                             & !(cpuif_req_is_wr & cpuif_req_stall_wr);
@@ -1924,226 +1950,269 @@ module splitrx_csr (
     logic readback_err;
     logic readback_done;
     logic [31:0] readback_data;
+    function automatic bit [6:0] ad_low(bit [12:0] addr);
+        return addr[6:0];
+    endfunction
+    function automatic bit [5:0] ad_hi(bit [12:0] addr);
+        return addr[12:7];
+    endfunction
+
+    // readback stage 1
+    logic [31:0] readback_data_rt_c[64];
     always_comb begin
-        automatic logic [31:0] readback_data_var;
-        readback_data_var = '0;
-        if(rd_mux_addr == 13'h0) begin
-            readback_data_var[31:0] = 32'h53505258;
+        automatic logic [31:0] readback_data_var[64];
+        for(int i=0; i<64; i++) readback_data_var[i] = '0;
+        if(ad_low(rd_mux_addr) == ad_low(13'h0)) begin
+            readback_data_var[ad_hi(13'h0)][31:0] = 32'h53505258;
         end
-        if(rd_mux_addr == 13'h4) begin
-            readback_data_var[7:0] = 8'h0;
-            readback_data_var[15:8] = 8'h4;
-            readback_data_var[23:16] = 8'h0;
+        if(ad_low(rd_mux_addr) == ad_low(13'h4)) begin
+            readback_data_var[ad_hi(13'h4)][7:0] = 8'h0;
+            readback_data_var[ad_hi(13'h4)][15:8] = 8'h4;
+            readback_data_var[ad_hi(13'h4)][23:16] = 8'h0;
         end
-        if(rd_mux_addr == 13'h8) begin
-            readback_data_var[7:0] = 8'h8;
-            readback_data_var[15:8] = 8'h10;
-            readback_data_var[23:16] = 8'h20;
+        if(ad_low(rd_mux_addr) == ad_low(13'h8)) begin
+            readback_data_var[ad_hi(13'h8)][7:0] = 8'h8;
+            readback_data_var[ad_hi(13'h8)][15:8] = 8'h10;
+            readback_data_var[ad_hi(13'h8)][23:16] = 8'h20;
         end
-        if(rd_mux_addr == 13'hc) begin
-            readback_data_var[7:0] = 8'h10;
-            readback_data_var[15:8] = 8'h80;
-            readback_data_var[23:16] = 8'h28;
+        if(ad_low(rd_mux_addr) == ad_low(13'hc)) begin
+            readback_data_var[ad_hi(13'hc)][7:0] = 8'h10;
+            readback_data_var[ad_hi(13'hc)][15:8] = 8'h80;
+            readback_data_var[ad_hi(13'hc)][23:16] = 8'h28;
         end
-        if(rd_mux_addr == 13'h10) begin
-            readback_data_var[7:0] = 8'h20;
-            readback_data_var[15:8] = 8'h8;
-            readback_data_var[23:16] = 8'h20;
-            readback_data_var[31:24] = 8'h20;
+        if(ad_low(rd_mux_addr) == ad_low(13'h10)) begin
+            readback_data_var[ad_hi(13'h10)][7:0] = 8'h20;
+            readback_data_var[ad_hi(13'h10)][15:8] = 8'h8;
+            readback_data_var[ad_hi(13'h10)][23:16] = 8'h20;
+            readback_data_var[ad_hi(13'h10)][31:24] = 8'h20;
         end
-        if(rd_mux_addr == 13'h14) begin
-            readback_data_var[31:0] = field_storage.SCRATCH.value.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h14)) begin
+            readback_data_var[ad_hi(13'h14)][31:0] = field_storage.SCRATCH.value.value;
         end
-        if(rd_mux_addr == 13'h18) begin
-            readback_data_var[0] = field_storage.ERR_STATUS.mmio_bad_access.value;
-            readback_data_var[1] = field_storage.ERR_STATUS.dma_test_bad_req.value;
-            readback_data_var[2] = field_storage.ERR_STATUS.msix_bad_vector.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h18)) begin
+            readback_data_var[ad_hi(13'h18)][0] = field_storage.ERR_STATUS.mmio_bad_access.value;
+            readback_data_var[ad_hi(13'h18)][1] = field_storage.ERR_STATUS.dma_test_bad_req.value;
+            readback_data_var[ad_hi(13'h18)][2] = field_storage.ERR_STATUS.msix_bad_vector.value;
         end
-        if(rd_mux_addr == 13'h1c) begin
-            readback_data_var[2:0] = hwif_in.PCIE_CFG.max_payload.next;
-            readback_data_var[6:4] = hwif_in.PCIE_CFG.max_read_req.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1c)) begin
+            readback_data_var[ad_hi(13'h1c)][2:0] = hwif_in.PCIE_CFG.max_payload.next;
+            readback_data_var[ad_hi(13'h1c)][6:4] = hwif_in.PCIE_CFG.max_read_req.next;
         end
-        if(rd_mux_addr == 13'h20) begin
-            readback_data_var[0] = field_storage.DEV_CTRL.reset.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h20)) begin
+            readback_data_var[ad_hi(13'h20)][0] = field_storage.DEV_CTRL.reset.value;
         end
-        if(rd_mux_addr == 13'h24) begin
-            readback_data_var[0] = hwif_in.DEV_STATUS.reset_busy.next;
-            readback_data_var[15:8] = hwif_in.DEV_STATUS.core_resets.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h24)) begin
+            readback_data_var[ad_hi(13'h24)][0] = hwif_in.DEV_STATUS.reset_busy.next;
+            readback_data_var[ad_hi(13'h24)][15:8] = hwif_in.DEV_STATUS.core_resets.next;
         end
-        if(rd_mux_addr == 13'h40) begin
-            readback_data_var[31:0] = field_storage.DMA_TEST_ADDR_LO.addr.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h40)) begin
+            readback_data_var[ad_hi(13'h40)][31:0] = field_storage.DMA_TEST_ADDR_LO.addr.value;
         end
-        if(rd_mux_addr == 13'h44) begin
-            readback_data_var[31:0] = field_storage.DMA_TEST_ADDR_HI.addr.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h44)) begin
+            readback_data_var[ad_hi(13'h44)][31:0] = field_storage.DMA_TEST_ADDR_HI.addr.value;
         end
-        if(rd_mux_addr == 13'h48) begin
-            readback_data_var[5:0] = field_storage.DMA_TEST_LEN.len.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h48)) begin
+            readback_data_var[ad_hi(13'h48)][5:0] = field_storage.DMA_TEST_LEN.len.value;
         end
-        if(rd_mux_addr == 13'h4c) begin
-            readback_data_var[0] = field_storage.DMA_TEST_CTRL.start.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h4c)) begin
+            readback_data_var[ad_hi(13'h4c)][0] = field_storage.DMA_TEST_CTRL.start.value;
         end
-        if(rd_mux_addr == 13'h50) begin
-            readback_data_var[0] = hwif_in.DMA_TEST_STATUS.busy.next;
-            readback_data_var[23:8] = hwif_in.DMA_TEST_STATUS.done_count.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h50)) begin
+            readback_data_var[ad_hi(13'h50)][0] = hwif_in.DMA_TEST_STATUS.busy.next;
+            readback_data_var[ad_hi(13'h50)][23:8] = hwif_in.DMA_TEST_STATUS.done_count.next;
         end
         for(int i0=0; i0<8; i0++) begin
-            if(rd_mux_addr == 13'h60 + (13)'(i0) * 13'h4) begin
-                readback_data_var[31:0] = field_storage.DMA_TEST_DATA[i0].data.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h60 + (13)'(i0) * 13'h4)) begin
+                readback_data_var[ad_hi(13'h60 + (13)'(i0) * 13'h4)][31:0] = field_storage.DMA_TEST_DATA[i0].data.value;
             end
         end
         for(int i0=0; i0<12; i0++) begin
-            if(rd_mux_addr == 13'h100 + (13)'(i0) * 13'h8) begin
-                readback_data_var[31:0] = hwif_in.DROP[i0].LO.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h100 + (13)'(i0) * 13'h8)) begin
+                readback_data_var[ad_hi(13'h100 + (13)'(i0) * 13'h8)][31:0] = hwif_in.DROP[i0].LO.value.next;
             end
-            if(rd_mux_addr == 13'h104 + (13)'(i0) * 13'h8) begin
-                readback_data_var[31:0] = hwif_in.DROP[i0].HI.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h104 + (13)'(i0) * 13'h8)) begin
+                readback_data_var[ad_hi(13'h104 + (13)'(i0) * 13'h8)][31:0] = hwif_in.DROP[i0].HI.value.next;
             end
         end
-        if(rd_mux_addr == 13'h180) begin
-            readback_data_var[31:0] = hwif_in.RX_FRAMES.LO.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h180)) begin
+            readback_data_var[ad_hi(13'h180)][31:0] = hwif_in.RX_FRAMES.LO.value.next;
         end
-        if(rd_mux_addr == 13'h184) begin
-            readback_data_var[31:0] = hwif_in.RX_FRAMES.HI.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h184)) begin
+            readback_data_var[ad_hi(13'h184)][31:0] = hwif_in.RX_FRAMES.HI.value.next;
         end
-        if(rd_mux_addr == 13'h188) begin
-            readback_data_var[31:0] = hwif_in.RX_BYTES.LO.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h188)) begin
+            readback_data_var[ad_hi(13'h188)][31:0] = hwif_in.RX_BYTES.LO.value.next;
         end
-        if(rd_mux_addr == 13'h18c) begin
-            readback_data_var[31:0] = hwif_in.RX_BYTES.HI.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h18c)) begin
+            readback_data_var[ad_hi(13'h18c)][31:0] = hwif_in.RX_BYTES.HI.value.next;
         end
-        if(rd_mux_addr == 13'h190) begin
-            readback_data_var[31:0] = hwif_in.MSIX_MSGS.LO.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h190)) begin
+            readback_data_var[ad_hi(13'h190)][31:0] = hwif_in.MSIX_MSGS.LO.value.next;
         end
-        if(rd_mux_addr == 13'h194) begin
-            readback_data_var[31:0] = hwif_in.MSIX_MSGS.HI.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h194)) begin
+            readback_data_var[ad_hi(13'h194)][31:0] = hwif_in.MSIX_MSGS.HI.value.next;
         end
-        if(rd_mux_addr == 13'h198) begin
-            readback_data_var[31:0] = hwif_in.MSIX_DROPS.LO.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h198)) begin
+            readback_data_var[ad_hi(13'h198)][31:0] = hwif_in.MSIX_DROPS.LO.value.next;
         end
-        if(rd_mux_addr == 13'h19c) begin
-            readback_data_var[31:0] = hwif_in.MSIX_DROPS.HI.value.next;
+        if(ad_low(rd_mux_addr) == ad_low(13'h19c)) begin
+            readback_data_var[ad_hi(13'h19c)][31:0] = hwif_in.MSIX_DROPS.HI.value.next;
         end
-        if(rd_mux_addr == 13'h1a0) begin
-            readback_data_var[0] = field_storage.STEER_CTRL.promisc.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1a0)) begin
+            readback_data_var[ad_hi(13'h1a0)][0] = field_storage.STEER_CTRL.promisc.value;
         end
-        if(rd_mux_addr == 13'h1a4) begin
-            readback_data_var[31:0] = field_storage.STEER_MAC_LO.mac.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1a4)) begin
+            readback_data_var[ad_hi(13'h1a4)][31:0] = field_storage.STEER_MAC_LO.mac.value;
         end
-        if(rd_mux_addr == 13'h1a8) begin
-            readback_data_var[15:0] = field_storage.STEER_MAC_HI.mac.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1a8)) begin
+            readback_data_var[ad_hi(13'h1a8)][15:0] = field_storage.STEER_MAC_HI.mac.value;
         end
-        if(rd_mux_addr == 13'h1ac) begin
-            readback_data_var[5:0] = field_storage.STEER_ENTRY.queue.value;
-            readback_data_var[8] = field_storage.STEER_ENTRY.valid.value;
-            readback_data_var[9] = field_storage.STEER_ENTRY.vlan_match.value;
-            readback_data_var[27:16] = field_storage.STEER_ENTRY.vlan_id.value;
-            readback_data_var[31:28] = field_storage.STEER_ENTRY.index.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1ac)) begin
+            readback_data_var[ad_hi(13'h1ac)][5:0] = field_storage.STEER_ENTRY.queue.value;
+            readback_data_var[ad_hi(13'h1ac)][8] = field_storage.STEER_ENTRY.valid.value;
+            readback_data_var[ad_hi(13'h1ac)][9] = field_storage.STEER_ENTRY.vlan_match.value;
+            readback_data_var[ad_hi(13'h1ac)][27:16] = field_storage.STEER_ENTRY.vlan_id.value;
+            readback_data_var[ad_hi(13'h1ac)][31:28] = field_storage.STEER_ENTRY.index.value;
         end
-        if(rd_mux_addr == 13'h1b0) begin
-            readback_data_var[0] = field_storage.STEER_COMMIT.commit.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1b0)) begin
+            readback_data_var[ad_hi(13'h1b0)][0] = field_storage.STEER_COMMIT.commit.value;
         end
-        if(rd_mux_addr == 13'h1c0) begin
-            readback_data_var[15:0] = field_storage.DMA_DESC_WAIT.cycles.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1c0)) begin
+            readback_data_var[ad_hi(13'h1c0)][15:0] = field_storage.DMA_DESC_WAIT.cycles.value;
         end
-        if(rd_mux_addr == 13'h1c4) begin
-            readback_data_var[15:0] = field_storage.DMA_CPL_FLUSH.cycles.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1c4)) begin
+            readback_data_var[ad_hi(13'h1c4)][15:0] = field_storage.DMA_CPL_FLUSH.cycles.value;
         end
-        if(rd_mux_addr == 13'h1c8) begin
-            readback_data_var[15:0] = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h1c8)) begin
+            readback_data_var[ad_hi(13'h1c8)][15:0] = field_storage.DMA_RD_TIMEOUT.cycles_x256.value;
         end
-        if(rd_mux_addr == 13'h200) begin
-            readback_data_var[0] = field_storage.RSS_CTRL.udp_4tuple.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h200)) begin
+            readback_data_var[ad_hi(13'h200)][0] = field_storage.RSS_CTRL.udp_4tuple.value;
         end
-        if(rd_mux_addr == 13'h204) begin
-            readback_data_var[5:0] = field_storage.RSS_INDIR.queue.value;
-            readback_data_var[14:8] = field_storage.RSS_INDIR.index.value;
-            readback_data_var[31] = field_storage.RSS_INDIR.write.value;
+        if(ad_low(rd_mux_addr) == ad_low(13'h204)) begin
+            readback_data_var[ad_hi(13'h204)][5:0] = field_storage.RSS_INDIR.queue.value;
+            readback_data_var[ad_hi(13'h204)][14:8] = field_storage.RSS_INDIR.index.value;
+            readback_data_var[ad_hi(13'h204)][31] = field_storage.RSS_INDIR.write.value;
         end
         for(int i0=0; i0<10; i0++) begin
-            if(rd_mux_addr == 13'h220 + (13)'(i0) * 13'h4) begin
-                readback_data_var[31:0] = field_storage.RSS_KEY[i0].bytes.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h220 + (13)'(i0) * 13'h4)) begin
+                readback_data_var[ad_hi(13'h220 + (13)'(i0) * 13'h4)][31:0] = field_storage.RSS_KEY[i0].bytes.value;
             end
         end
         for(int i0=0; i0<8; i0++) begin
-            if(rd_mux_addr == 13'h1000 + (13)'(i0) * 13'h80) begin
-                readback_data_var[0] = field_storage.RXQ[i0].CTRL.enable.value;
-                readback_data_var[1] = field_storage.RXQ[i0].CTRL.reset.value;
-                readback_data_var[5:4] = field_storage.RXQ[i0].CTRL.mode.value;
-                readback_data_var[7:6] = field_storage.RXQ[i0].CTRL.split_level.value;
-                readback_data_var[8] = field_storage.RXQ[i0].CTRL.mergeable.value;
-                readback_data_var[9] = field_storage.RXQ[i0].CTRL.drop_when_empty.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1000 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][0] = field_storage.RXQ[i0].CTRL.enable.value;
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][1] = field_storage.RXQ[i0].CTRL.reset.value;
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][5:4] = field_storage.RXQ[i0].CTRL.mode.value;
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][7:6] = field_storage.RXQ[i0].CTRL.split_level.value;
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][8] = field_storage.RXQ[i0].CTRL.mergeable.value;
+                readback_data_var[ad_hi(13'h1000 + (13)'(i0) * 13'h80)][9] = field_storage.RXQ[i0].CTRL.drop_when_empty.value;
             end
-            if(rd_mux_addr == 13'h1004 + (13)'(i0) * 13'h80) begin
-                readback_data_var[0] = hwif_in.RXQ[i0].STATUS.error.next;
-                readback_data_var[1] = hwif_in.RXQ[i0].STATUS.quiescent.next;
-                readback_data_var[15:8] = hwif_in.RXQ[i0].STATUS.error_code.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1004 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1004 + (13)'(i0) * 13'h80)][0] = hwif_in.RXQ[i0].STATUS.error.next;
+                readback_data_var[ad_hi(13'h1004 + (13)'(i0) * 13'h80)][1] = hwif_in.RXQ[i0].STATUS.quiescent.next;
+                readback_data_var[ad_hi(13'h1004 + (13)'(i0) * 13'h80)][15:8] = hwif_in.RXQ[i0].STATUS.error_code.next;
             end
-            if(rd_mux_addr == 13'h1008 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1008 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1008 + (13)'(i0) * 13'h80)][31:0] = field_storage.RXQ[i0].DESC_BASE_LO.addr.value;
             end
-            if(rd_mux_addr == 13'h100c + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h100c + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h100c + (13)'(i0) * 13'h80)][31:0] = field_storage.RXQ[i0].DESC_BASE_HI.addr.value;
             end
-            if(rd_mux_addr == 13'h1010 + (13)'(i0) * 13'h80) begin
-                readback_data_var[4:0] = field_storage.RXQ[i0].DESC_SIZE.log2.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1010 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1010 + (13)'(i0) * 13'h80)][4:0] = field_storage.RXQ[i0].DESC_SIZE.log2.value;
             end
-            if(rd_mux_addr == 13'h1014 + (13)'(i0) * 13'h80) begin
-                readback_data_var[15:0] = field_storage.RXQ[i0].DESC_TAIL.index.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1014 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1014 + (13)'(i0) * 13'h80)][15:0] = field_storage.RXQ[i0].DESC_TAIL.index.value;
             end
-            if(rd_mux_addr == 13'h1018 + (13)'(i0) * 13'h80) begin
-                readback_data_var[15:0] = hwif_in.RXQ[i0].DESC_HEAD.index.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1018 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1018 + (13)'(i0) * 13'h80)][15:0] = hwif_in.RXQ[i0].DESC_HEAD.index.next;
             end
-            if(rd_mux_addr == 13'h101c + (13)'(i0) * 13'h80) begin
-                readback_data_var[11:0] = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h101c + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h101c + (13)'(i0) * 13'h80)][11:0] = field_storage.RXQ[i0].DATA_OFFSET.bytes.value;
             end
-            if(rd_mux_addr == 13'h1020 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1020 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1020 + (13)'(i0) * 13'h80)][31:0] = field_storage.RXQ[i0].CPL_BASE_LO.addr.value;
             end
-            if(rd_mux_addr == 13'h1024 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1024 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1024 + (13)'(i0) * 13'h80)][31:0] = field_storage.RXQ[i0].CPL_BASE_HI.addr.value;
             end
-            if(rd_mux_addr == 13'h1028 + (13)'(i0) * 13'h80) begin
-                readback_data_var[4:0] = field_storage.RXQ[i0].CPL_SIZE.log2.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1028 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1028 + (13)'(i0) * 13'h80)][4:0] = field_storage.RXQ[i0].CPL_SIZE.log2.value;
             end
-            if(rd_mux_addr == 13'h102c + (13)'(i0) * 13'h80) begin
-                readback_data_var[15:0] = field_storage.RXQ[i0].CPL_HEAD.index.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h102c + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h102c + (13)'(i0) * 13'h80)][15:0] = field_storage.RXQ[i0].CPL_HEAD.index.value;
             end
-            if(rd_mux_addr == 13'h1030 + (13)'(i0) * 13'h80) begin
-                readback_data_var[15:0] = hwif_in.RXQ[i0].CPL_TAIL.index.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1030 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1030 + (13)'(i0) * 13'h80)][15:0] = hwif_in.RXQ[i0].CPL_TAIL.index.next;
             end
-            if(rd_mux_addr == 13'h1034 + (13)'(i0) * 13'h80) begin
-                readback_data_var[5:0] = field_storage.RXQ[i0].IRQ.vector.value;
-                readback_data_var[8] = field_storage.RXQ[i0].IRQ.enable.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1034 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1034 + (13)'(i0) * 13'h80)][5:0] = field_storage.RXQ[i0].IRQ.vector.value;
+                readback_data_var[ad_hi(13'h1034 + (13)'(i0) * 13'h80)][8] = field_storage.RXQ[i0].IRQ.enable.value;
             end
-            if(rd_mux_addr == 13'h1038 + (13)'(i0) * 13'h80) begin
-                readback_data_var[7:0] = field_storage.RXQ[i0].MODERATION.packets.value;
-                readback_data_var[31:16] = field_storage.RXQ[i0].MODERATION.cycles.value;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1038 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1038 + (13)'(i0) * 13'h80)][7:0] = field_storage.RXQ[i0].MODERATION.packets.value;
+                readback_data_var[ad_hi(13'h1038 + (13)'(i0) * 13'h80)][31:16] = field_storage.RXQ[i0].MODERATION.cycles.value;
             end
-            if(rd_mux_addr == 13'h1040 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].PACKETS.LO.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1040 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1040 + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].PACKETS.LO.value.next;
             end
-            if(rd_mux_addr == 13'h1044 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].PACKETS.HI.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1044 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1044 + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].PACKETS.HI.value.next;
             end
-            if(rd_mux_addr == 13'h1048 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].BYTES.LO.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1048 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1048 + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].BYTES.LO.value.next;
             end
-            if(rd_mux_addr == 13'h104c + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].BYTES.HI.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h104c + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h104c + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].BYTES.HI.value.next;
             end
-            if(rd_mux_addr == 13'h1050 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].DROPS.LO.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1050 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1050 + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].DROPS.LO.value.next;
             end
-            if(rd_mux_addr == 13'h1054 + (13)'(i0) * 13'h80) begin
-                readback_data_var[31:0] = hwif_in.RXQ[i0].DROPS.HI.value.next;
+            if(ad_low(rd_mux_addr) == ad_low(13'h1054 + (13)'(i0) * 13'h80)) begin
+                readback_data_var[ad_hi(13'h1054 + (13)'(i0) * 13'h80)][31:0] = hwif_in.RXQ[i0].DROPS.HI.value.next;
             end
         end
-        readback_data = readback_data_var;
-        readback_done = decoded_req & ~decoded_req_is_wr;
-        readback_err = decoded_err;
+        readback_data_rt_c = readback_data_var;
     end
 
-    assign cpuif_rd_ack = readback_done;
-    assign cpuif_rd_data = readback_data;
-    assign cpuif_rd_err = readback_err;
+    logic [31:0] readback_data_rt[64];
+    logic readback_done_rt;
+    logic readback_err_rt;
+    logic [12:0] readback_addr_rt;
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            for(int i=0; i<64; i++) readback_data_rt[i] <= '0;
+            readback_done_rt <= '0;
+            readback_err_rt <= '0;
+            readback_addr_rt <= '0;
+        end else begin
+            readback_data_rt <= readback_data_rt_c;
+            readback_err_rt <= decoded_err;
+            readback_done_rt <= decoded_req & ~decoded_req_is_wr;
+            readback_addr_rt <= rd_mux_addr;
+        end
+    end
+
+
+
+    // readback stage 2
+    always_comb begin
+        readback_data = readback_data_rt[readback_addr_rt[12:7]];
+        readback_done = readback_done_rt;
+        readback_err = readback_err_rt;
+    end
+
+    always_ff @(posedge clk) begin
+        if(rst) begin
+            cpuif_rd_ack <= '0;
+            cpuif_rd_data <= '0;
+            cpuif_rd_err <= '0;
+        end else begin
+            cpuif_rd_ack <= readback_done;
+            cpuif_rd_data <= readback_data;
+            cpuif_rd_err <= readback_err;
+        end
+    end
+
 endmodule

@@ -10,7 +10,9 @@
 // for as long as the test likes; its request stream is mirrored on the mon_req_* outputs.
 module msix_tb_top #(
     // Number of MSI-X vectors
-    parameter int VECTORS = 16
+    parameter int VECTORS = 16,
+    // Low part of msix's 64-bit counters in bits (narrow: the carry into the high part is seen)
+    parameter int unsigned COUNT_LO_W = 32
 ) (
     input  wire          clk,
     input  wire          rst,
@@ -107,7 +109,8 @@ module msix_tb_top #(
 
     msix #(
         .VECTORS(VECTORS),
-        .AXIS_W(256)
+        .AXIS_W(256),
+        .COUNT_LO_W(COUNT_LO_W)
     ) msix_inst (
         .clk, .rst,
         .reg_req(reg_req && msix_sel),

@@ -70,6 +70,7 @@ class Bench:
     wait_cycles: int = 0  # cycles with a beat offered and not taken
     bad_access: int = 0
     bad_vector: int = 0
+    drops: int = 0  # interrupts taken while MSI-X was disabled (the block header's rule)
     errors: list[str] = field(default_factory=list)
     stall_prob: float = 0.0
     cycle: int = 0
@@ -99,12 +100,26 @@ class Bench:
             else:
                 dut.irq_valid.value = 0
             await ReadOnly()
+            self._check_counts()
             if self._cur is not None and int(dut.irq_ready.value):
                 self.accepted.append(self._cur)
+                if self._cur < VECTORS and not int(dut.cfg_interrupt_msix_enable.value) & 1:
+                    self.drops += 1
                 self._cur = None
             self._check_stream()
             self.bad_access += int(dut.bad_access.value)
             self.bad_vector += int(dut.irq_bad_vector.value)
+
+    def _check_counts(self) -> None:
+        """Every clock, both 64-bit counters equal the events of the clocks before: messages
+        accepted on the request stream, interrupts dropped while MSI-X was disabled."""
+        dut = self.dut
+        sent, dropped = int(dut.msg_count.value), int(dut.irq_drop_count.value)
+        if (sent, dropped) != (len(self.beats), self.drops):
+            self.errors.append(
+                f"cycle {self.cycle}: msg_count {sent} irq_drop_count {dropped}, "
+                f"expected {len(self.beats)} and {self.drops}"
+            )
 
     def _check_stream(self) -> None:
         dut = self.dut
